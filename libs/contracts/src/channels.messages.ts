@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { messageType } from './envelope';
+import { fieldMaskPaths } from './grpc';
+
+/**
+ * Shapes of the channels topics. Field names follow the proto JSON mapping (lowerCamelCase), so a
+ * command on Kafka is the corresponding gRPC request as JSON.
+ */
+export const channelRefSchema = z.object({
+  channelId: z.string(),
+  channelType: z.number().int(),
+});
+
+export const channelAttributesSchema = z.object({
+  name: z.string().optional(),
+  avatar: z.string().optional(),
+  ban: z.boolean().optional(),
+  sendBan: z.boolean().optional(),
+  disband: z.boolean().optional(),
+  large: z.boolean().optional(),
+  extra: z.record(z.string(), z.string()).optional(),
+});
+
+const fullAttributesSchema = channelAttributesSchema.required();
+
+/** google.protobuf.FieldMask: canonical JSON is "a,b"; the object form {paths} is accepted too. */
+const fieldMaskSchema = z
+  .union([z.string(), z.object({ paths: z.array(z.string()) })])
+  .transform((mask) => ({ paths: fieldMaskPaths(mask) }));
+
+// Commands (im.channels.commands.v1)
+export const CreateChannelCommand = messageType(
+  'channel.create',
+  z.object({ channel: channelRefSchema, attributes: channelAttributesSchema.optional() }),
+);
+export const UpdateChannelCommand = messageType(
+  'channel.update',
+  z.object({
+    channel: channelRefSchema,
+    attributes: channelAttributesSchema.optional(),
+    updateMask: fieldMaskSchema.optional(),
+    expectedVersion: z.number().int().nonnegative().optional(),
+  }),
+);
+export const DeleteChannelCommand = messageType('channel.delete', z.object({ channel: channelRefSchema }));
+export const CHANNEL_COMMANDS = [CreateChannelCommand, UpdateChannelCommand, DeleteChannelCommand] as const;
+
+// Events (im.channels.events.v1)
+const channelEventData = z.object({
+  channel: channelRefSchema,
+  attributes: fullAttributesSchema,
+  version: z.number().int().positive(),
+  changedFields: z.array(z.string()).optional(),
+});
+export type ChannelEventData = z.infer<typeof channelEventData>;
+export const ChannelCreatedEvent = messageType('channel.created', channelEventData);
+export const ChannelUpdatedEvent = messageType('channel.updated', channelEventData);
+export const ChannelDeletedEvent = messageType('channel.deleted', channelEventData);
+export const CHANNEL_EVENTS = [ChannelCreatedEvent, ChannelUpdatedEvent, ChannelDeletedEvent] as const;

@@ -1,0 +1,11 @@
+import { z } from 'zod';
+import { channelRefSchema } from './channels.messages';
+import { messageType } from './envelope';
+
+/** Commands of im.conversations.commands.v1: the gRPC requests as JSON (a person channel by the peer's uid). */
+export const DeleteConversationCommand = messageType('conversation.delete', z.object({ uid: z.string(), channel: channelRefSchema }));
+export const MarkReadCommand = messageType(
+  'conversation.mark_read',
+  z.object({ uid: z.string(), channel: channelRefSchema, readSeq: z.number().int().nonnegative().optional() }),
+);
+export const CONVERSATION_COMMANDS = [DeleteConversationCommand, MarkReadCommand] as const;

@@ -1,0 +1,27 @@
+/** Kafka topic names: part of the public contract. Records are keyed by `<channel_type>:<channel_id>`. */
+export const TOPICS = {
+  channelsEvents: 'im.channels.events.v1',
+  channelsCommands: 'im.channels.commands.v1',
+  subscriptionsEvents: 'im.subscriptions.events.v1',
+  subscriptionsCommands: 'im.subscriptions.commands.v1',
+  fanoutEvents: 'im.fanout.events.v1',
+  fanoutCommands: 'im.fanout.commands.v1',
+  conversationsCommands: 'im.conversations.commands.v1',
+} as const;
+
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+/** Where records that fail validation go, with the reason in headers, so no partition is ever stuck. */
+export const dlqTopicOf = (topic: string) => `${topic}.dlq`;
+
+/** Header names carried on every record we produce. */
+export const HEADERS = {
+  eventId: 'x-event-id',
+  eventType: 'x-event-type',
+  correlationId: 'x-correlation-id',
+  dlqReason: 'x-dlq-reason',
+  dlqErrorCode: 'x-dlq-error-code',
+  dlqSourceTopic: 'x-dlq-source-topic',
+  dlqSourcePartition: 'x-dlq-source-partition',
+  dlqSourceOffset: 'x-dlq-source-offset',
+} as const;
