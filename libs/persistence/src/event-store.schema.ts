@@ -1,0 +1,49 @@
+import { quoteIdent } from './data-source';
+
+/**
+ * DDL of the tables every service's event store needs. Used from each service's first migration,
+ * so the shape is defined once.
+ *
+ * - events: the append-only source of truth and, through `published_at`, the outbox.
+ * - processed_commands: ids of Kafka commands already applied, so a redelivered command is a no-op.
+ * - consumer_checkpoints: the next offset each consumer group has applied per partition, written in
+ *   the same transaction as the projection it feeds; the read barrier compares it with end offsets.
+ */
+export function eventStoreDdl(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [
+    `CREATE TABLE ${s}.events (
+      position      bigserial PRIMARY KEY,
+      event_id      uuid        NOT NULL UNIQUE,
+      stream_id     text        NOT NULL,
+      version       bigint      NOT NULL,
+      type          text        NOT NULL,
+      schema_version int        NOT NULL DEFAULT 1,
+      data          jsonb       NOT NULL,
+      topic         text        NOT NULL,
+      key           text        NOT NULL,
+      headers       jsonb       NOT NULL DEFAULT '{}'::jsonb,
+      occurred_at   timestamptz NOT NULL,
+      published_at  timestamptz NULL,
+      CONSTRAINT events_stream_version_uq UNIQUE (stream_id, version)
+    )`,
+    `CREATE INDEX events_unpublished_idx ON ${s}.events (position) WHERE published_at IS NULL`,
+    `CREATE TABLE ${s}.processed_commands (
+      command_id   text        PRIMARY KEY,
+      processed_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE TABLE ${s}.consumer_checkpoints (
+      group_id    text        NOT NULL,
+      topic       text        NOT NULL,
+      partition   int         NOT NULL,
+      next_offset bigint      NOT NULL,
+      updated_at  timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (group_id, topic, partition)
+    )`,
+  ];
+}
+
+export function dropEventStoreDdl(schema: string): string[] {
+  const s = quoteIdent(schema);
+  return [`DROP TABLE ${s}.consumer_checkpoints`, `DROP TABLE ${s}.processed_commands`, `DROP TABLE ${s}.events`];
+}

@@ -1,0 +1,150 @@
+import { DataSource } from 'typeorm';
+import { ConsumerCheckpoints } from './checkpoints';
+import { createServiceDataSource, inTransaction } from './data-source';
+import { EventStore, NewEvent } from './event-store';
+import { eventStoreDdl } from './event-store.schema';
+import { OutboxRecord, OutboxRelay } from './outbox-relay';
+
+jest.setTimeout(60_000);
+
+// This lib sits below libs/testing, so it reads the test database from the environment directly (npm test sets it).
+const databaseUrl = () => {
+  const url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  if (!url) throw new Error('set DATABASE_URL (npm test does) to run the persistence integration tests');
+  return url;
+};
+const uniqueId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+
+/** Real Postgres; the Kafka side of the relay is exercised by the services' integration tests. */
+describe('event store, outbox relay and checkpoints on Postgres', () => {
+  const schema = uniqueId('pt').toLowerCase();
+  let ds: DataSource;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    ds = createServiceDataSource({ url: databaseUrl(), schema, migrations: [] });
+    await ds.initialize();
+    await ds.query(`CREATE SCHEMA "${schema}"`);
+    for (const sql of eventStoreDdl(schema)) await ds.query(sql);
+    store = new EventStore(schema);
+  });
+
+  afterAll(async () => {
+    await ds.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await ds.destroy();
+  });
+
+  const event = (streamId: string, version: number): NewEvent => ({
+    streamId,
+    version,
+    type: 'thing.happened',
+    data: { n: version },
+    topic: 't',
+    key: streamId,
+    occurredAt: new Date().toISOString(),
+  });
+
+  it('rejects a second writer of the same stream version (optimistic concurrency)', async () => {
+    await inTransaction(ds, (em) => store.append(em, [event('s-occ', 1)]));
+    const error = await inTransaction(ds, (em) => store.append(em, [event('s-occ', 1)]), { retries: 0 }).catch((e) => e);
+    expect(error?.driverError?.constraint ?? error?.constraint).toBe('events_stream_version_uq');
+  });
+
+  it('publishes a row whose transaction commits late, instead of skipping it', async () => {
+    const published: OutboxRecord[] = [];
+    const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema });
+    await relay.flush();
+    published.length = 0;
+
+    // The early transaction takes the lower position but commits after a later one.
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    await store.append(runner.manager, [event('late', 1)]);
+    await inTransaction(ds, (em) => store.append(em, [event('early', 1)]));
+
+    await relay.flush();
+    expect(published.map((r) => r.key)).toEqual(['early']);
+
+    await runner.commitTransaction();
+    await runner.release();
+    await relay.flush();
+    expect(published.map((r) => r.key)).toEqual(['early', 'late']);
+
+    const envelope = JSON.parse(published[1].value);
+    expect(envelope).toMatchObject({ type: 'thing.happened', version: 1, key: 'late', data: { n: 1 } });
+    expect(published[1].headers['x-event-id']).toBe(envelope.id);
+  });
+
+  it('keeps per-stream order across concurrent flushes from two relays (two replicas)', async () => {
+    const published: OutboxRecord[] = [];
+    const slowPublish = async (records: OutboxRecord[]) => {
+      await new Promise((r) => setTimeout(r, 5));
+      published.push(...records);
+    };
+    const a = new OutboxRelay(ds, slowPublish, { schema, batchSize: 3 });
+    const b = new OutboxRelay(ds, slowPublish, { schema, batchSize: 3 });
+    await a.flush();
+    published.length = 0;
+    const writes: Promise<unknown>[] = [];
+    for (let v = 1; v <= 30; v++) {
+      await inTransaction(ds, (em) => store.append(em, [event('ordered', v)]));
+      writes.push((v % 2 ? a : b).flush());
+    }
+    await Promise.all(writes);
+    await a.flush();
+    const versions = published.filter((r) => r.key === 'ordered').map((r) => JSON.parse(r.value).data.n);
+    expect(versions).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(await a.backlog()).toBe(0);
+  });
+
+  it('does not mark rows published when the publish fails, and retries them', async () => {
+    let fail = true;
+    const published: string[] = [];
+    const relay = new OutboxRelay(
+      ds,
+      async (records) => {
+        if (fail) throw new Error('broker down');
+        published.push(...records.map((r) => r.key));
+      },
+      { schema },
+    );
+    await inTransaction(ds, (em) => store.append(em, [event('retry-me', 1)]));
+    await expect(relay.flush()).rejects.toThrow('broker down');
+    expect(await relay.backlog()).toBeGreaterThan(0);
+    fail = false;
+    await relay.flush();
+    expect(published).toContain('retry-me');
+    expect(await relay.backlog()).toBe(0);
+  });
+
+  it('claims a command id once', async () => {
+    const id = uniqueId('cmd');
+    expect(await inTransaction(ds, (em) => store.claimCommand(em, id))).toBe(true);
+    expect(await inTransaction(ds, (em) => store.claimCommand(em, id))).toBe(false);
+  });
+
+  it('applies each record once, whatever is redelivered', async () => {
+    const checkpoints = new ConsumerCheckpoints(schema, 'g1');
+    const applied: string[] = [];
+    const batch = (offsets: string[]) => ({ topic: 'x', partition: 0, records: offsets.map((offset) => ({ offset })) });
+    const apply = (offsets: string[]) =>
+      inTransaction(ds, (em) => checkpoints.applyOnce(em, batch(offsets), async (records) => void applied.push(...records.map((r) => r.offset))));
+
+    expect(await apply(['0', '1', '2'])).toBe(3);
+    expect(await apply(['1', '2', '3'])).toBe(1);
+    expect(await apply(['0'])).toBe(0);
+    expect(applied).toEqual(['0', '1', '2', '3']);
+    expect((await checkpoints.positions(ds, ['x'])).get('x:0')).toBe(4n);
+
+    // A failed apply leaves the checkpoint where it was.
+    await expect(
+      inTransaction(ds, (em) =>
+        checkpoints.applyOnce(em, batch(['4']), async () => {
+          throw new Error('boom');
+        }),
+      ),
+    ).rejects.toThrow('boom');
+    expect((await checkpoints.positions(ds, ['x'])).get('x:0')).toBe(4n);
+  });
+});
