@@ -1,0 +1,155 @@
+import { DataOf, decodeEnvelope, Envelope, MessageType, Rejection } from '@im/contracts';
+import { BatchConsumer, ConsumedRecord, nextOffsetOf, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
+import { ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
+import { DomainError } from '@im/shared-domain';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Kafka, Producer } from 'kafkajs';
+import { DataSource, EntityManager } from 'typeorm';
+import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from './correlation';
+import { ServiceMetrics } from './metrics';
+import { DATA_SOURCE, KAFKA, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+
+export interface CommandConsumerOptions<M extends MessageType<unknown>> {
+  kafka: Kafka;
+  producer: Producer;
+  dataSource: DataSource;
+  relay: OutboxRelay;
+  metrics: ServiceMetrics;
+  schema: string;
+  groupId: string;
+  topic: string;
+  types: readonly M[];
+  /** Applies one command inside the given transaction. A DomainError sends the record to the DLQ. */
+  execute: (em: EntityManager, command: Envelope<DataOf<M>>, type: M) => Promise<void>;
+  partitionConcurrency?: number;
+}
+
+/**
+ * Consumes a commands topic with the same semantics as the gRPC API. Each command is applied once:
+ * its id is claimed in the transaction that applies it, together with the partition checkpoint.
+ * Invalid or refused commands go to `<topic>.dlq` with the reason, and the partition moves on.
+ */
+export class CommandConsumer<M extends MessageType<unknown>> {
+  private readonly logger = new Logger('commands');
+  private readonly consumer: BatchConsumer;
+  private readonly checkpoints: ConsumerCheckpoints;
+  private readonly store: EventStore;
+
+  constructor(private readonly opts: CommandConsumerOptions<M>) {
+    this.checkpoints = new ConsumerCheckpoints(opts.schema, opts.groupId);
+    this.store = new EventStore(opts.schema);
+    this.consumer = new BatchConsumer({
+      kafka: opts.kafka,
+      groupId: opts.groupId,
+      // The database checkpoint, not Kafka's committed offset, says where this group really is.
+      storedPosition: (topic, partition) => this.checkpoints.position(opts.dataSource, topic, partition),
+      topics: [opts.topic],
+      partitionConcurrency: opts.partitionConcurrency,
+      handle: async (batch) => {
+        for (const record of batch.records) {
+          // Each command is its own unit of work: its correlation id and trace reach the events it causes and the logs.
+          await withConsumerSpan({ ...batch, groupId: opts.groupId }, record, () =>
+            withCorrelation(correlationIdFrom(record.headers[CORRELATION_HEADER]), () => this.applyOne(batch.topic, batch.partition, record), traceHeadersOf()),
+          );
+        }
+        await this.opts.relay.flush();
+        this.opts.metrics.consumedRecords.inc({ group: opts.groupId, topic: batch.topic }, batch.records.length);
+      },
+      onError: (error, batch, attempt) => {
+        opts.metrics.consumerErrors.inc({ group: opts.groupId, topic: batch.topic });
+        this.logger.warn({ err: error, topic: batch.topic, partition: batch.partition, attempt }, 'command batch failed; retrying');
+      },
+      onApplied: (batch, lag) => opts.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, nextOffsetOf(batch), lag),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.consumer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.consumer.stop();
+  }
+
+  private async applyOne(topic: string, partition: number, record: ConsumedRecord): Promise<void> {
+    const single = { topic, partition, records: [record] };
+    const decoded = decodeEnvelope(record.value, this.opts.types, record.key);
+    let rejection: Rejection | undefined = decoded.ok ? undefined : decoded.rejection;
+    if (decoded.ok) {
+      try {
+        await inTransaction(
+          this.opts.dataSource,
+          (em) =>
+            this.checkpoints.applyOnce(em, single, async () => {
+              if (!(await this.store.claimCommand(em, decoded.envelope.id))) return;
+              await this.opts.execute(em, decoded.envelope, decoded.type!);
+            }),
+          { retryOn: isStreamConflict },
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        rejection = { code: `${error.kind}/${error.reason}`, reason: error.message };
+      }
+    }
+    // Dead-letter first, then move the checkpoint: a crash in between re-sends (a duplicate in the
+    // DLQ, identified by its source offset) rather than losing the record.
+    await sendToDeadLetter(this.opts.producer, topic, partition, record, rejection!);
+    this.opts.metrics.deadLetters.inc({ topic, code: rejection!.code });
+    this.logger.warn({ topic, partition, offset: record.offset, code: rejection!.code, reason: rejection!.reason }, 'command dead-lettered');
+    await inTransaction(this.opts.dataSource, (em) => this.checkpoints.applyOnce(em, single, async () => undefined));
+  }
+}
+
+/** Builds command consumers wired to this service's infrastructure; services supply only what differs. */
+@Injectable()
+export class CommandConsumerFactory {
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(PRODUCER) private readonly producer: Producer,
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
+    @Inject(SERVICE_INFO) private readonly service: ServiceInfo,
+    private readonly metrics: ServiceMetrics,
+  ) {}
+
+  create<M extends MessageType<unknown>>(opts: Pick<CommandConsumerOptions<M>, 'groupId' | 'topic' | 'types' | 'execute' | 'partitionConcurrency'>) {
+    return new CommandConsumer<M>({
+      ...opts,
+      kafka: this.kafka,
+      producer: this.producer,
+      dataSource: this.dataSource,
+      relay: this.relay,
+      metrics: this.metrics,
+      schema: this.service.schema,
+    });
+  }
+}
+
+/**
+ * A provider that owns one command consumer: started with the application, stopped (finishing the
+ * batch in flight and leaving the group) before shutdown. Subclasses call `host` from their constructor.
+ */
+export abstract class CommandConsumerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private consumer?: { start(): Promise<void>; stop(): Promise<void> };
+
+  protected host<M extends MessageType<unknown>>(
+    factory: CommandConsumerFactory,
+    opts: Pick<CommandConsumerOptions<M>, 'groupId' | 'topic' | 'types' | 'execute' | 'partitionConcurrency'>,
+  ): void {
+    this.consumer = factory.create(opts);
+  }
+
+  onApplicationBootstrap() {
+    return this.hostedConsumer().start();
+  }
+
+  beforeApplicationShutdown() {
+    return this.hostedConsumer().stop();
+  }
+
+  private hostedConsumer() {
+    if (!this.consumer) throw new Error(`${this.constructor.name} never called host()`);
+    return this.consumer;
+  }
+}

@@ -1,0 +1,45 @@
+import { authTokensOf, baseConfigSchema, ConfigError, loadConfig, servicePorts, tracingModeOf } from './config';
+
+const schema = baseConfigSchema.extend(servicePorts(50051, 9091).shape);
+const minimal = { DATABASE_URL: 'postgres://db/im', KAFKA_BROKERS: 'k1:9092,k2:9092' };
+
+describe('loadConfig', () => {
+  it('applies the defaults of the runtime options: auth, rate limit and tracing off, 4 MiB messages', () => {
+    const config = loadConfig(schema, minimal);
+    expect(config).toMatchObject({ GRPC_MAX_MESSAGE_BYTES: 4 * 1024 * 1024, GRPC_RATE_LIMIT_PER_SECOND: 0, GRPC_PORT: 50051 });
+    expect(authTokensOf(config)).toEqual([]);
+    expect(tracingModeOf(config)).toBe('off');
+  });
+
+  it('reports schema problems and cross-variable problems together', () => {
+    const error = (() => {
+      try {
+        loadConfig(schema, { ...minimal, GRPC_PORT: '0', KAFKA_SASL_USERNAME: 'im', TRACING: 'otlp' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems).toEqual([
+      expect.stringMatching(/^GRPC_PORT: /),
+      expect.stringMatching(/^KAFKA_SASL_MECHANISM: required when KAFKA_SASL_USERNAME/),
+      expect.stringMatching(/^OTEL_EXPORTER_OTLP_ENDPOINT: required when TRACING=otlp/),
+    ]);
+  });
+
+  it('splits and trims the bearer tokens', () => {
+    expect(authTokensOf(loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb,' }))).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+  });
+
+  it('refuses a token list without any token, rather than silently turning authentication off', () => {
+    expect(() => loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: ' , ' })).toThrow(/GRPC_AUTH_TOKENS: set at least one token/);
+    // Empty (e.g. an optional Secret key that is absent) means off, as unset does.
+    expect(authTokensOf(loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: '' }))).toEqual([]);
+  });
+
+  it('turns tracing on with an OTLP endpoint, or explicitly', () => {
+    expect(tracingModeOf(loadConfig(schema, { ...minimal, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }))).toBe('otlp');
+    expect(tracingModeOf(loadConfig(schema, { ...minimal, TRACING: 'console' }))).toBe('console');
+    expect(tracingModeOf(loadConfig(schema, { ...minimal, TRACING: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }))).toBe('off');
+  });
+});

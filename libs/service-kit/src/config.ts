@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const tokensIn = (value: string) =>
+  value
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
+
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((v) => v === 'true' || v === '1');
+
+/** Variables every service reads. Services extend it with their own. */
+export const baseConfigSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  KAFKA_BROKERS: z.string().regex(/^[^,\s]+(,[^,\s]+)*$/, 'must be a comma-separated list of host:port'),
+  KAFKA_CLIENT_ID: z.string().optional(),
+  KAFKA_SSL: bool,
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-256', 'scram-sha-512', 'plain']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
+  GRPC_HOST: z.string().default('0.0.0.0'),
+  HTTP_HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  MIGRATE_ON_START: bool,
+  READ_BARRIER_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(20_000),
+  /** PEM file of the CA that signed the brokers' certificates (implies KAFKA_SSL); default: the system CAs. */
+  KAFKA_SSL_CA_FILE: z.string().optional(),
+  /** Comma-separated bearer tokens accepted on im.v1 methods; unset = authentication off. */
+  GRPC_AUTH_TOKENS: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || tokensIn(v).length > 0, 'set at least one token, or leave it empty to turn authentication off')
+    .refine((v) => v === undefined || tokensIn(v).every((t) => t.length >= 16), 'every token must be at least 16 characters'),
+  GRPC_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
+  /** Sustained im.v1 calls per second per token (or per peer address without auth); 0 = no limit. */
+  GRPC_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(0),
+  /** Calls a client may make at once above the sustained rate; default: one second's worth. */
+  GRPC_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  TRACING: z.enum(['off', 'otlp', 'console']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ message: 'must be a URL such as http://otel-collector:4318' }).optional(),
+  OTEL_SERVICE_NAME: z.string().optional(),
+});
+
+export const servicePorts = (grpc: number, http: number) =>
+  z.object({ GRPC_PORT: port.default(grpc), HTTP_PORT: port.default(http) });
+
+export type BaseConfig = z.infer<typeof baseConfigSchema> & { GRPC_PORT: number; HTTP_PORT: number };
+
+/** Rules that span several variables; checked on the raw environment so they join the schema's problems. */
+function crossFieldProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  if (env.KAFKA_SASL_MECHANISM && (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD)) {
+    problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SASL_MECHANISM is set');
+  }
+  if (!env.KAFKA_SASL_MECHANISM && (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD)) {
+    problems.push('KAFKA_SASL_MECHANISM: required when KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD is set (scram-sha-256, scram-sha-512 or plain)');
+  }
+  if (env.KAFKA_SSL_CA_FILE && !existsSync(env.KAFKA_SSL_CA_FILE)) {
+    problems.push(`KAFKA_SSL_CA_FILE: no such file: ${env.KAFKA_SSL_CA_FILE}`);
+  }
+  if (env.TRACING === 'otlp' && !env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    problems.push('OTEL_EXPORTER_OTLP_ENDPOINT: required when TRACING=otlp');
+  }
+  return problems;
+}
+
+/**
+ * Validates the environment once at start; every bad or missing variable is named in one error, so
+ * an operator fixes them all in one go rather than one restart each.
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(env);
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+  problems.push(...crossFieldProblems(env));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result.data as z.infer<S>;
+}
+
+/** The accepted bearer tokens, or none when authentication is off. */
+export const authTokensOf = (config: Pick<BaseConfig, 'GRPC_AUTH_TOKENS'>): string[] => tokensIn(config.GRPC_AUTH_TOKENS ?? '');
+
+/** Tracing is off unless asked for: an OTLP endpoint, or TRACING=console for local debugging. */
+export const tracingModeOf = (config: Pick<BaseConfig, 'TRACING' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>): 'off' | 'otlp' | 'console' =>
+  config.TRACING ?? (config.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : 'off');

@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The metrics every service exposes on /metrics. One registry per process. The names are a
+ * contract with dashboards and alerts: add new ones freely, never rename.
+ *
+ *   im_grpc_requests_total{method,code}                 counter   gRPC calls handled, by resulting status
+ *   im_grpc_request_duration_seconds{method}            histogram gRPC latency
+ *   im_grpc_rejected_total{reason}                      counter   calls refused before any handler (UNAUTHENTICATED, RATE_LIMITED)
+ *   im_kafka_consumer_lag{group,topic,partition}        gauge     records between the last applied offset and the partition end
+ *   im_consumer_checkpoint_offset{group,topic,partition} gauge    projection position: next offset the group will apply
+ *   im_kafka_records_applied_total{group,topic}         counter   records applied by consumers
+ *   im_kafka_dead_letters_total{topic,code}             counter   records dead-lettered, by source topic and reason code
+ *   im_kafka_consumer_errors_total{group,topic}         counter   batch applications that failed and were retried
+ *   im_outbox_published_total                           counter   events moved from the outbox to Kafka
+ *   im_outbox_backlog                                   gauge     committed events not yet on Kafka (alert when it keeps growing)
+ *   im_process_*, im_nodejs_*                           default   prom-client process metrics (CPU, memory, event loop lag, GC)
+ */
+@Injectable()
+export class ServiceMetrics {
+  readonly registry = new Registry();
+
+  readonly grpcRequests = new Counter({
+    name: 'im_grpc_requests_total',
+    help: 'gRPC requests handled, by method and status code',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly grpcDuration = new Histogram({
+    name: 'im_grpc_request_duration_seconds',
+    help: 'gRPC request latency',
+    labelNames: ['method'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly grpcRejected = new Counter({
+    name: 'im_grpc_rejected_total',
+    help: 'gRPC calls refused before reaching a handler, by reason (UNAUTHENTICATED, RATE_LIMITED)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly checkpointOffset = new Gauge({
+    name: 'im_consumer_checkpoint_offset',
+    help: 'Projection position: the next offset each consumer group will apply, per partition',
+    labelNames: ['group', 'topic', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerLag = new Gauge({
+    name: 'im_kafka_consumer_lag',
+    help: 'Records between the last applied offset and the partition end, per consumer group and partition',
+    labelNames: ['group', 'topic', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumedRecords = new Counter({
+    name: 'im_kafka_records_applied_total',
+    help: 'Records applied by consumers',
+    labelNames: ['group', 'topic'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deadLetters = new Counter({
+    name: 'im_kafka_dead_letters_total',
+    help: 'Records sent to a dead-letter topic, by source topic and reason code',
+    labelNames: ['topic', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerErrors = new Counter({
+    name: 'im_kafka_consumer_errors_total',
+    help: 'Batch applications that failed and were retried',
+    labelNames: ['group', 'topic'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxPublished = new Counter({
+    name: 'im_outbox_published_total',
+    help: 'Events moved from the outbox to Kafka',
+    registers: [this.registry],
+  });
+
+  readonly outboxBacklog = new Gauge({
+    name: 'im_outbox_backlog',
+    help: 'Committed events not yet published to Kafka',
+    registers: [this.registry],
+  });
+
+  /** Records where a consumer group stands after applying a batch (lag and checkpoint position). */
+  recordApplied(group: string, topic: string, partition: number, nextOffset: string, lag: number): void {
+    const labels = { group, topic, partition: String(partition) };
+    this.consumerLag.set(labels, lag);
+    this.checkpointOffset.set(labels, Number(nextOffset));
+  }
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'im_' });
+  }
+}

@@ -1,0 +1,177 @@
+import { decodeEnvelope, Envelope, MessageType } from '@im/contracts';
+import { BatchConsumer, ConsumedBatch, ConsumedRecord, nextOffsetOf, ReadBarrier, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
+import { ConsumerCheckpoints, inTransaction } from '@im/persistence';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Admin, Kafka, Producer } from 'kafkajs';
+import { DataSource, EntityManager } from 'typeorm';
+import { BaseConfig } from './config';
+import { CORRELATION_HEADER, withCorrelation } from './correlation';
+import { ServiceMetrics } from './metrics';
+import { CONFIG, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+
+export interface ProjectedEvent<T = unknown> {
+  envelope: Envelope<T>;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface ProjectionOptions {
+  groupId: string;
+  topics: string[];
+  /** The event types this projection reads; other types are skipped (producers may add new ones). */
+  types: readonly MessageType<unknown>[];
+  /** Applies a partition's events, in order, in the transaction that also moves the checkpoint. */
+  apply: (em: EntityManager, events: ProjectedEvent[]) => Promise<void>;
+  /**
+   * Runs before the batch's transaction opens, e.g. to wait for another projection's read barrier
+   * without holding a database connection while waiting.
+   */
+  beforeBatch?: () => Promise<void>;
+  /** Runs after the transaction committed (e.g. to push deliveries or flush the outbox). */
+  afterCommit?: (events: ProjectedEvent[]) => Promise<void>;
+  partitionConcurrency?: number;
+  maxBatchSize?: number;
+}
+
+type Decoded = ConsumedRecord & { event?: ProjectedEvent };
+
+/**
+ * A batch applied in one transaction has one correlation context: the records' common correlation
+ * id when they share one (the usual case for a single request's events), none otherwise.
+ */
+function inBatchContext<T>(batch: ConsumedBatch, fn: () => Promise<T>): Promise<T> {
+  const ids = new Set(batch.records.map((r) => r.headers[CORRELATION_HEADER]));
+  const [only] = ids;
+  return ids.size === 1 && only ? withCorrelation(only, fn, traceHeadersOf()) : fn();
+}
+
+/**
+ * A read model fed by event topics: each slice of a batch is applied once, with its checkpoint, in
+ * one transaction. Malformed records go to `<topic>.dlq`; unknown types are skipped; the partition
+ * always moves on.
+ */
+export class Projection {
+  private readonly logger = new Logger('projection');
+  private readonly consumer: BatchConsumer;
+  readonly checkpoints: ConsumerCheckpoints;
+
+  constructor(
+    opts: ProjectionOptions,
+    deps: { kafka: Kafka; producer: Producer; dataSource: DataSource; metrics: ServiceMetrics; schema: string },
+  ) {
+    this.checkpoints = new ConsumerCheckpoints(deps.schema, opts.groupId);
+    const handle = async (batch: ConsumedBatch) => {
+      const records: Decoded[] = batch.records;
+      let applied: ProjectedEvent[] = [];
+      await opts.beforeBatch?.();
+      await inTransaction(deps.dataSource, (em) =>
+        this.checkpoints.applyOnce(em, { ...batch, records }, async (fresh) => {
+          applied = [];
+          for (const record of fresh) {
+            const decoded = decodeEnvelope(record.value, opts.types, record.key);
+            if (decoded.ok) {
+              applied.push({ envelope: decoded.envelope, topic: batch.topic, partition: batch.partition, offset: record.offset });
+            } else if (decoded.rejection.code !== 'UNKNOWN_TYPE') {
+              await sendToDeadLetter(deps.producer, batch.topic, batch.partition, record, decoded.rejection);
+              deps.metrics.deadLetters.inc({ topic: batch.topic, code: decoded.rejection.code });
+              this.logger.warn({ topic: batch.topic, offset: record.offset, ...decoded.rejection }, 'event dead-lettered');
+            }
+          }
+          if (applied.length > 0) await opts.apply(em, applied);
+        }),
+      );
+      if (applied.length > 0) await opts.afterCommit?.(applied);
+      deps.metrics.consumedRecords.inc({ group: opts.groupId, topic: batch.topic }, batch.records.length);
+    };
+    this.consumer = new BatchConsumer({
+      kafka: deps.kafka,
+      groupId: opts.groupId,
+      // The database checkpoint, not Kafka's committed offset, says where this group really is.
+      storedPosition: (topic, partition) => this.checkpoints.position(deps.dataSource, topic, partition),
+      topics: opts.topics,
+      partitionConcurrency: opts.partitionConcurrency,
+      maxBatchSize: opts.maxBatchSize,
+      handle: (batch) => withBatchConsumerSpan({ ...batch, groupId: opts.groupId }, batch.records, () => inBatchContext(batch, () => handle(batch))),
+      onError: (error, batch, attempt) => {
+        deps.metrics.consumerErrors.inc({ group: opts.groupId, topic: batch.topic });
+        this.logger.warn({ err: error, group: opts.groupId, topic: batch.topic, partition: batch.partition, attempt }, 'projection batch failed; retrying');
+      },
+      onApplied: (batch, lag) => deps.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, nextOffsetOf(batch), lag),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.consumer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.consumer.stop();
+  }
+}
+
+/** Builds projections and read barriers wired to this service's infrastructure. */
+@Injectable()
+export class ProjectionFactory {
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(KAFKA_ADMIN) private readonly admin: Admin,
+    @Inject(PRODUCER) private readonly producer: Producer,
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(SERVICE_INFO) private readonly service: ServiceInfo,
+    @Inject(CONFIG) private readonly config: BaseConfig,
+    private readonly metrics: ServiceMetrics,
+  ) {}
+
+  create(opts: ProjectionOptions): Projection {
+    return new Projection(opts, {
+      kafka: this.kafka,
+      producer: this.producer,
+      dataSource: this.dataSource,
+      metrics: this.metrics,
+      schema: this.service.schema,
+    });
+  }
+
+  /** Read-your-writes over the topics a projection consumes (ADR 3). */
+  barrier(projection: Projection, topics: string[]): ReadBarrier {
+    return new ReadBarrier({
+      admin: this.admin,
+      topics,
+      appliedPositions: () => projection.checkpoints.positions(this.dataSource, topics),
+      timeoutMs: this.config.READ_BARRIER_TIMEOUT_MS,
+    });
+  }
+}
+
+/**
+ * A provider that owns one projection: starts it with the application, stops it (finishing the
+ * batch in flight) before shutdown, and offers its read barrier. Subclasses call `host` from their
+ * constructor.
+ */
+export abstract class ProjectionHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private hosted?: { projection: Projection; readBarrier: ReadBarrier };
+
+  protected host(factory: ProjectionFactory, opts: ProjectionOptions): void {
+    const projection = factory.create(opts);
+    this.hosted = { projection, readBarrier: factory.barrier(projection, opts.topics) };
+  }
+
+  /** Read-your-writes: resolves once everything on the input topics when called is applied (else PROJECTION_BEHIND). */
+  barrier(): Promise<void> {
+    return this.hostedProjection().readBarrier.wait();
+  }
+
+  onApplicationBootstrap() {
+    return this.hostedProjection().projection.start();
+  }
+
+  beforeApplicationShutdown() {
+    return this.hostedProjection().projection.stop();
+  }
+
+  private hostedProjection() {
+    if (!this.hosted) throw new Error(`${this.constructor.name} never called host()`);
+    return this.hosted;
+  }
+}

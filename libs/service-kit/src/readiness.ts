@@ -1,0 +1,55 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Admin } from 'kafkajs';
+import { DataSource } from 'typeorm';
+import { DATA_SOURCE, KAFKA_ADMIN } from './tokens';
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, { up: boolean; error?: string }>;
+}
+
+/**
+ * Is this instance able to do its work: Postgres answers a query, Kafka answers a metadata request.
+ * Shared by the HTTP readiness endpoint and the gRPC health service; cached briefly so frequent
+ * probes do not hammer either dependency.
+ */
+@Injectable()
+export class Readiness {
+  private cached?: { at: number; report: ReadinessReport };
+  private draining = false;
+
+  constructor(
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(KAFKA_ADMIN) private readonly admin: Admin,
+  ) {}
+
+  /** From now on report not-ready, so load balancers stop sending work while we drain. */
+  markDraining(): void {
+    this.draining = true;
+    this.cached = undefined;
+  }
+
+  async check(): Promise<ReadinessReport> {
+    if (this.draining) return { ready: false, checks: { draining: { up: false, error: 'shutting down' } } };
+    if (this.cached && Date.now() - this.cached.at < 1000) return this.cached.report;
+    const [database, kafka] = await Promise.all([
+      probe(() => this.dataSource.query('SELECT 1')),
+      probe(() => this.admin.describeCluster()),
+    ]);
+    const report = { ready: database.up && kafka.up, checks: { database, kafka } };
+    this.cached = { at: Date.now(), report };
+    return report;
+  }
+}
+
+async function probe(fn: () => Promise<unknown>): Promise<{ up: boolean; error?: string }> {
+  try {
+    await withTimeout(fn(), 2000);
+    return { up: true };
+  } catch (error) {
+    return { up: false, error: (error as Error).message };
+  }
+}
+
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);

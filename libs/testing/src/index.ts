@@ -1,0 +1,6 @@
+export * from './env';
+export * from './service-process';
+export * from './grpc-client';
+export * from './kafka';
+export * from './database';
+export * from './kcat';
