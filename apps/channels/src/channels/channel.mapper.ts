@@ -1,0 +1,47 @@
+import { ChannelAttributes, ChannelCommand, ChannelState } from '@im/channels-domain';
+import { assertNever, notFound } from '@im/shared-domain';
+
+/**
+ * Requests as they arrive, from gRPC or as the `data` of a Kafka command (the same JSON shape).
+ * Everything is optional here: validation is the domain's job, with reasons the caller can act on.
+ */
+export interface ChannelRequest {
+  channel?: { channelId?: string; channelType?: number } | null;
+  attributes?: Partial<ChannelAttributes> | null;
+  updateMask?: { paths?: string[] } | null;
+  expectedVersion?: number | null;
+}
+
+export type ChannelCommandType = ChannelCommand['type'];
+
+export function toChannelCommand(type: ChannelCommandType, req: ChannelRequest, now: string): ChannelCommand {
+  const channel = req.channel as ChannelCommand['channel'];
+  switch (type) {
+    case 'channel.create':
+      return { type, channel, attributes: req.attributes, now };
+    case 'channel.update':
+      return { type, channel, attributes: req.attributes, updateMask: req.updateMask?.paths ?? [], expectedVersion: Number(req.expectedVersion ?? 0), now };
+    case 'channel.delete':
+      return { type, channel, now };
+    default:
+      return assertNever(type);
+  }
+}
+
+/** The proto `Channel` message of a live channel; deleted and unknown channels are NOT_FOUND. */
+export function toChannelMessage(state: ChannelState) {
+  if (state.status === 'absent') throw notFound('CHANNEL_NOT_FOUND', 'channel does not exist');
+  return {
+    channel: state.channel,
+    attributes: state.attributes,
+    version: state.version,
+    deleted: state.status === 'deleted',
+    createdAtMs: Date.parse(state.createdAt),
+    updatedAtMs: Date.parse(state.updatedAt),
+  };
+}
+
+export function requireLive(state: ChannelState, ref: { channelId: string; channelType: number }) {
+  if (state.status !== 'active') throw notFound('CHANNEL_NOT_FOUND', `channel ${ref.channelType}:${ref.channelId} does not exist`);
+  return state;
+}

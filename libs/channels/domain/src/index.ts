@@ -1,0 +1,3 @@
+export * from './channel';
+export * from './channel-attributes';
+export * from './channel.decider';
