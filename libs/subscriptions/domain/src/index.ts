@@ -1,0 +1,3 @@
+export * from './membership';
+export * from './intervals';
+export * from './page-token';
