@@ -1,0 +1,15 @@
+import { baseConfigSchema, loadConfig, servicePorts } from '@im/service-kit';
+import { z } from 'zod';
+
+export const fanoutConfigSchema = baseConfigSchema.extend({
+  ...servicePorts(50053, 9093).shape,
+  /**
+   * Deliveries a StreamDeliveries stream may have waiting for the transport before it counts as
+   * fallen behind and is ended (UNAVAILABLE / STREAM_BEHIND): bounds memory per gateway.
+   */
+  DELIVERY_STREAM_MAX_QUEUED: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+});
+export type FanoutConfig = ReturnType<typeof loadFanoutConfig>;
+export const loadFanoutConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(fanoutConfigSchema, env);
+
+export const FANOUT_SERVICE = { name: 'fanout', schema: 'fanout' };

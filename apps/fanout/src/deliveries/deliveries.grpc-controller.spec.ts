@@ -1,0 +1,100 @@
+import { status } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { DeliveriesGrpcController } from './deliveries.grpc-controller';
+import { DeliveryHub } from './delivery-hub';
+
+/** An in-memory stand-in for a grpc-js server duplex stream: records writes and the final status. */
+class FakeCall extends EventEmitter {
+  written: object[] = [];
+  writableLength = 0;
+  ended = false;
+  status?: { code: number; details: string };
+
+  constructor() {
+    super();
+    this.on('error', (e: { code: number; details: string }) => (this.status = { code: e.code, details: e.details }));
+  }
+
+  write(delivery: object) {
+    this.written.push(delivery);
+    return true;
+  }
+
+  end() {
+    this.ended = true;
+  }
+}
+
+const MAX_QUEUED = 1_000;
+
+describe('StreamDeliveries handling', () => {
+  const open = () => {
+    const hub = new DeliveryHub();
+    const controller = new DeliveriesGrpcController(hub, { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
+    const call = new FakeCall();
+    const done = controller.streamDeliveries(call as never);
+    return { hub, controller, call, done };
+  };
+
+  it('given an attach, acknowledges it after registering the uids, then delivers to them', () => {
+    const { hub, call } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a', 'b', 'a'] } });
+    expect(call.written).toEqual([{ uid: '', attached: { uids: ['a', 'b'] } }]);
+    expect(hub.attachedUids().sort()).toEqual(['a', 'b']);
+    hub.deliver('a', { message: { messageSeq: 1 } });
+    expect(call.written[1]).toEqual({ uid: 'a', message: { messageSeq: 1 } });
+  });
+
+  it('given a detach, stops delivering to that uid only', () => {
+    const { hub, call } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a', 'b'] } });
+    call.emit('data', { action: 'detach', detach: { uids: ['b'] } });
+    hub.deliver('b', { message: {} });
+    hub.deliver('a', { message: {} });
+    expect(call.written.map((d) => (d as { uid: string }).uid)).toEqual(['', 'a']);
+  });
+
+  it('given a uid on two streams, delivers to both; the end of one stream leaves the other attached', async () => {
+    const hub = new DeliveryHub();
+    const controller = new DeliveriesGrpcController(hub, { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
+    const [one, two] = [new FakeCall(), new FakeCall()];
+    const doneOne = controller.streamDeliveries(one as never);
+    void controller.streamDeliveries(two as never);
+    one.emit('data', { action: 'attach', attach: { uids: ['a'] } });
+    two.emit('data', { action: 'attach', attach: { uids: ['a'] } });
+    hub.deliver('a', { message: {} });
+    expect([one.written.length, two.written.length]).toEqual([2, 2]);
+    one.emit('end');
+    await doneOne;
+    expect(one.ended).toBe(true);
+    hub.deliver('a', { message: {} });
+    expect([one.written.length, two.written.length]).toEqual([2, 3]);
+  });
+
+  it('when a request is invalid, ends the stream with INVALID_ARGUMENT and detaches everything', async () => {
+    const { hub, call, done } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a'] } });
+    call.emit('data', { action: 'attach', attach: { uids: ['bad uid'] } });
+    await done;
+    expect(call.status).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('ID_INVALID_CHARACTERS') });
+    expect(hub.attachedUids()).toEqual([]);
+  });
+
+  it('when a stream falls too far behind, ends it with UNAVAILABLE so the gateway reconnects and catches up', async () => {
+    const { hub, call, done } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a'] } });
+    call.writableLength = MAX_QUEUED + 1;
+    hub.deliver('a', { message: {} });
+    await done;
+    expect(call.status).toMatchObject({ code: status.UNAVAILABLE, details: expect.stringContaining('STREAM_BEHIND') });
+    expect(hub.attachedUids()).toEqual([]);
+  });
+
+  it('on shutdown, ends every stream with UNAVAILABLE', async () => {
+    const { controller, call, done } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a'] } });
+    controller.beforeApplicationShutdown();
+    await done;
+    expect(call.status).toMatchObject({ code: status.UNAVAILABLE });
+  });
+});

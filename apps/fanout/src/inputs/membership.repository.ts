@@ -1,0 +1,93 @@
+import { ChannelRef } from '@im/shared-domain';
+import { EntityManager } from 'typeorm';
+
+/** A message whose recipients are wanted: its channel and the membership version it was stamped with. */
+export interface StampedMessage {
+  channel: ChannelRef;
+  membershipVersion: number;
+}
+
+/**
+ * The one place that reads and writes channel membership (fanout.memberships and the membership
+ * version of fanout.channel_heads). Membership is stored as stretches [join_version, left_version),
+ * so "who was a member at version v" has one answer forever. Person channels have no rows: their
+ * members are the two people of the canonical id.
+ */
+export class MembershipRepository {
+  /** Current members of a group channel. */
+  async currentMembers(em: EntityManager, channel: ChannelRef): Promise<string[]> {
+    const rows: { uid: string }[] = await em.query(
+      `SELECT uid FROM fanout.memberships WHERE channel_type = $1 AND channel_id = $2 AND left_version IS NULL ORDER BY uid`,
+      [channel.channelType, channel.channelId],
+    );
+    return rows.map((r) => r.uid);
+  }
+
+  /** The members of channel C at membership version v, among `uids`. */
+  async membersAt(em: EntityManager, channel: ChannelRef, version: number, uids: readonly string[]): Promise<string[]> {
+    const found = await this.recipientsAmong(em, [{ channel, membershipVersion: version }], uids);
+    return found[0];
+  }
+
+  /**
+   * For each message, its recipients among `uids`, in one query for the whole list (the live
+   * delivery path calls it once per consumed batch).
+   */
+  async recipientsAmong(em: EntityManager, messages: readonly StampedMessage[], uids: readonly string[]): Promise<string[][]> {
+    const result: string[][] = messages.map(() => []);
+    if (messages.length === 0 || uids.length === 0) return result;
+    const rows: { idx: string; uid: string }[] = await em.query(
+      `SELECT m.idx, ms.uid
+         FROM unnest($1::int[], $2::text[], $3::bigint[]) WITH ORDINALITY AS m(channel_type, channel_id, version, idx)
+         JOIN fanout.memberships ms
+           ON ms.channel_type = m.channel_type AND ms.channel_id = m.channel_id
+          AND ms.join_version <= m.version AND (ms.left_version IS NULL OR ms.left_version > m.version)
+        WHERE ms.uid = ANY($4::text[])
+        ORDER BY m.idx, ms.uid`,
+      [messages.map((m) => m.channel.channelType), messages.map((m) => m.channel.channelId), messages.map((m) => m.membershipVersion), uids],
+    );
+    for (const r of rows) result[Number(r.idx) - 1].push(r.uid);
+    return result;
+  }
+
+  /** The version the uid's current membership began at, or null when it is not a member now. */
+  async currentJoinVersion(em: EntityManager, channel: ChannelRef, uid: string): Promise<number | null> {
+    const rows: { join_version: string }[] = await em.query(
+      `SELECT join_version FROM fanout.memberships WHERE channel_type = $1 AND channel_id = $2 AND uid = $3 AND left_version IS NULL`,
+      [channel.channelType, channel.channelId, uid],
+    );
+    return rows.length ? Number(rows[0].join_version) : null;
+  }
+
+  /**
+   * Applies one membership event if its version is newer than the channel's applied version.
+   * Moving the version happens on the channel head row, which a send locks too: a send sees either
+   * the membership before the event or after it, never half of it.
+   */
+  async apply(em: EntityManager, change: { kind: 'added' | 'removed'; channel: ChannelRef; uids: string[]; membershipVersion: number }): Promise<boolean> {
+    const { channel, membershipVersion: v } = change;
+    const moved: unknown[] = await em.query(
+      `INSERT INTO fanout.channel_heads (channel_type, channel_id, membership_version) VALUES ($1, $2, $3)
+       ON CONFLICT (channel_type, channel_id) DO UPDATE SET membership_version = excluded.membership_version
+        WHERE channel_heads.membership_version < excluded.membership_version
+       RETURNING 1`,
+      [channel.channelType, channel.channelId, v],
+    );
+    if (moved.length === 0) return false;
+    if (change.kind === 'added') {
+      // Already-current members keep their stretch (the partial unique index makes this a no-op).
+      await em.query(
+        `INSERT INTO fanout.memberships (channel_type, channel_id, uid, join_version)
+         SELECT $1, $2, u, $3 FROM unnest($4::text[]) AS u ON CONFLICT DO NOTHING`,
+        [channel.channelType, channel.channelId, v, change.uids],
+      );
+    } else {
+      await em.query(
+        `UPDATE fanout.memberships SET left_version = $3
+          WHERE channel_type = $1 AND channel_id = $2 AND uid = ANY($4::text[]) AND left_version IS NULL`,
+        [channel.channelType, channel.channelId, v, change.uids],
+      );
+    }
+    return true;
+  }
+}

@@ -1,0 +1,5 @@
+import { FanoutInit1767225600002 } from './1767225600002-fanout-init';
+import { FanoutMessages1767225600012 } from './1767225600012-fanout-messages';
+import { FanoutCommandQueues1767225600102 } from './1767225600102-fanout-command-queues';
+
+export const FANOUT_MIGRATIONS = [FanoutInit1767225600002, FanoutMessages1767225600012, FanoutCommandQueues1767225600102];

@@ -1,0 +1,130 @@
+import { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
+import { TOPICS } from '@im/contracts';
+import { eventually, GrpcTestClient, grpcClient, ServiceProcess, testProducer, uniqueId } from '@im/testing';
+import { Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+
+export interface Ref {
+  channelId: string;
+  channelType: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Delivery = { uid: string; item: 'message' | 'command' | 'attached'; message?: any; command?: any; attached?: { uids: string[] } };
+
+export const envelope = (type: string, key: string, data: unknown, id: string = randomUUID()) =>
+  JSON.stringify({ id, type, version: 1, occurred_at: new Date().toISOString(), key, data });
+
+export const keyOf = (c: Ref) => `${c.channelType}:${c.channelId}`;
+
+/**
+ * Publishes membership events exactly as the subscriptions service does: on its events topic,
+ * keyed by channel, membership version +1 per event.
+ */
+export class Membership {
+  private readonly versions = new Map<string, number>();
+
+  constructor(private readonly producer: Producer) {}
+
+  static async connect(): Promise<Membership> {
+    return new Membership(await testProducer());
+  }
+
+  async change(channel: Ref, kind: 'added' | 'removed', uids: string[]): Promise<number> {
+    const key = keyOf(channel);
+    const membershipVersion = (this.versions.get(key) ?? 0) + 1;
+    this.versions.set(key, membershipVersion);
+    await this.producer.send({
+      topic: TOPICS.subscriptionsEvents,
+      acks: -1,
+      messages: [{ key, value: envelope(`subscribers.${kind}`, key, { channel, uids, membershipVersion }) }],
+    });
+    return membershipVersion;
+  }
+
+  add = (channel: Ref, uids: string[]) => this.change(channel, 'added', uids);
+  remove = (channel: Ref, uids: string[]) => this.change(channel, 'removed', uids);
+
+  disconnect(): Promise<void> {
+    return this.producer.disconnect();
+  }
+}
+
+/** A gateway's StreamDeliveries stream, recording everything pushed to it. */
+export class GatewayStream {
+  readonly deliveries: Delivery[] = [];
+  readonly ended: Promise<ServiceError | undefined>;
+  private readonly call: ClientDuplexStream<unknown, Delivery>;
+
+  constructor(client: GrpcTestClient) {
+    this.call = client.raw.streamDeliveries();
+    this.call.on('data', (d: Delivery) => this.deliveries.push(d));
+    this.ended = new Promise((resolve) => {
+      this.call.on('error', (e: ServiceError) => resolve(e));
+      this.call.on('end', () => resolve(undefined));
+    });
+  }
+
+  /** Attaches and waits for the acknowledgement: from then on every stored message reaches the uids. */
+  async attach(uids: string[]): Promise<void> {
+    const before = this.deliveries.filter((d) => d.item === 'attached').length;
+    this.call.write({ attach: { uids } });
+    await eventually(async () => this.deliveries.filter((d) => d.item === 'attached').length > before, `attach ack for ${uids.length} uids`);
+  }
+
+  send(request: unknown): void {
+    this.call.write(request);
+  }
+
+  detach(uids: string[]): void {
+    this.call.write({ detach: { uids } });
+  }
+
+  messages(channelId: string, uid?: string): Delivery[] {
+    return this.deliveries.filter((d) => d.item === 'message' && d.message.channel.channelId === channelId && (uid === undefined || d.uid === uid));
+  }
+
+  messagesFor(uid: string, messageId: string): Delivery[] {
+    return this.deliveries.filter((d) => d.item === 'message' && d.uid === uid && d.message.messageId === messageId);
+  }
+
+  async waitFor(predicate: (d: Delivery) => boolean, what: string, count = 1): Promise<Delivery[]> {
+    return eventually(async () => {
+      const found = this.deliveries.filter(predicate);
+      return found.length >= count ? found : undefined;
+    }, what);
+  }
+
+  close(): void {
+    this.call.end();
+  }
+}
+
+/** The channels and fanout services as separate processes, plus clients of both. */
+export class Services {
+  private constructor(
+    readonly channelsProcess: ServiceProcess,
+    readonly fanoutProcess: ServiceProcess,
+    readonly channels: GrpcTestClient,
+    readonly messages: GrpcTestClient,
+  ) {}
+
+  static async start(fanoutEnv: Record<string, string> = {}): Promise<Services> {
+    const [channelsProcess, fanoutProcess] = await Promise.all([ServiceProcess.start('channels'), ServiceProcess.start('fanout', fanoutEnv)]);
+    return new Services(channelsProcess, fanoutProcess, grpcClient('ChannelService', channelsProcess.grpcAddress), grpcClient('MessageService', fanoutProcess.grpcAddress));
+  }
+
+  async group(attributes: Record<string, unknown> = {}): Promise<Ref> {
+    const channel = { channelId: uniqueId('g'), channelType: 2 };
+    await this.channels.createChannel({ channel, attributes });
+    return channel;
+  }
+
+  async stop(): Promise<void> {
+    this.channels.close();
+    this.messages.close();
+    await Promise.all([this.fanoutProcess.stop(), this.channelsProcess.stop()]);
+  }
+}
+
+export const text = (s: string) => Buffer.from(s);

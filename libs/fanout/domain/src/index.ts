@@ -1,0 +1,4 @@
+export * from './send';
+export * from './recipients';
+export * from './sync';
+export * from './commands';
