@@ -1,0 +1,71 @@
+import { decideDelete, decideMarkRead } from '@im/conversations-domain';
+import { inTransaction } from '@im/persistence';
+import { DATA_SOURCE } from '@im/service-kit';
+import { ChannelRef, invalidArgument, resolveChannelForUser, validateUid } from '@im/shared-domain';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { ConversationRepository, VersionAllocator } from './conversation.repository';
+import { ConversationsProjection } from './conversations.projection';
+
+/** Requests as they arrive from gRPC or as the `data` of a Kafka command (same JSON shape). */
+export interface ConversationRequest {
+  uid?: unknown;
+  channel?: unknown;
+  readSeq?: unknown;
+}
+
+export type ConversationCommand =
+  | { type: 'conversation.delete'; uid: string; channel: ChannelRef }
+  | { type: 'conversation.mark_read'; uid: string; channel: ChannelRef; readSeq: number };
+
+export function toConversationCommand(type: ConversationCommand['type'], req: ConversationRequest): ConversationCommand {
+  const uid = validateUid(req.uid);
+  const channel = resolveChannelForUser(uid, req.channel);
+  if (type === 'conversation.delete') return { type, uid, channel };
+  const readSeq = Number(req.readSeq ?? 0);
+  if (!Number.isSafeInteger(readSeq) || readSeq < 0) throw invalidArgument('INVALID_READ_SEQ', `read_seq must be a non-negative integer (got ${JSON.stringify(req.readSeq)})`);
+  return { type, uid, channel, readSeq };
+}
+
+/**
+ * The write path of DeleteConversation and MarkRead, shared by gRPC and Kafka commands:
+ * read barrier → one transaction (version counter lock, cursor move) → acknowledge. Both are
+ * idempotent: a cursor only moves forward.
+ */
+@Injectable()
+export class ConversationCommands {
+  private readonly repository = new ConversationRepository();
+
+  constructor(
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    private readonly projection: ConversationsProjection,
+  ) {}
+
+  async execute(command: ConversationCommand): Promise<void> {
+    await this.projection.barrier();
+    await inTransaction(this.dataSource, (em) => this.apply(em, command));
+  }
+
+  /** Inside the caller's transaction (the Kafka consumer claims the command in the same one). */
+  async executeIn(em: EntityManager, command: ConversationCommand): Promise<void> {
+    await this.projection.barrier();
+    await this.apply(em, command);
+  }
+
+  private async apply(em: EntityManager, command: ConversationCommand): Promise<void> {
+    const versions = new VersionAllocator(em);
+    // The counter lock serialises this with the projection, so the row read below cannot change before commit.
+    await versions.lock();
+    const row = await this.repository.findOne(em, command.uid, command.channel);
+    if (!row) return;
+    const now = Date.now();
+    if (command.type === 'conversation.delete') {
+      const floor = decideDelete(row);
+      if (floor !== null) await this.repository.moveDeleteFloor(em, command.uid, command.channel, floor, await versions.next(), now);
+    } else {
+      const readSeq = decideMarkRead(row, command.readSeq);
+      if (readSeq !== null) await this.repository.moveReadSeq(em, command.uid, command.channel, readSeq, await versions.next(), now);
+    }
+    await versions.finish();
+  }
+}

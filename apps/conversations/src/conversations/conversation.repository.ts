@@ -1,0 +1,353 @@
+import { applyMembershipEvent, ConversationInputs, Membership, MembershipEvent } from '@im/conversations-domain';
+import { StoredMessageData } from '@im/contracts';
+import { ChannelRef, isPersonChannel, personChannelMembers } from '@im/shared-domain';
+import { EntityManager } from 'typeorm';
+
+const S = 'conversations';
+
+/**
+ * Hands out conversation versions inside one transaction. The counter row stays locked from the
+ * first allocation until commit, so versions become visible in the order they were allocated: an
+ * incremental sync that has seen version N never misses a change committed later with a lower one.
+ */
+export class VersionAllocator {
+  private value?: number;
+  private start = 0;
+
+  constructor(private readonly em: EntityManager) {}
+
+  /** Reserves `count` consecutive versions and returns the first. */
+  async next(count = 1): Promise<number> {
+    if (this.value === undefined) {
+      const [row] = await this.em.query(`SELECT value FROM ${S}.version_counter WHERE id = 1 FOR UPDATE`);
+      this.value = Number(row.value);
+      this.start = this.value;
+    }
+    const first = this.value + 1;
+    this.value += count;
+    return first;
+  }
+
+  /** Takes the counter lock now, so everything read afterwards is stable until commit. */
+  async lock(): Promise<void> {
+    await this.next(0);
+  }
+
+  async finish(): Promise<void> {
+    if (this.value !== undefined && this.value !== this.start) {
+      await this.em.query(`UPDATE ${S}.version_counter SET value = $1 WHERE id = 1`, [this.value]);
+    }
+  }
+}
+
+export interface ConversationRow extends ConversationInputs {
+  channel: ChannelRef;
+  version: number;
+  updatedAtMs: number;
+}
+
+export interface StoredMessageRow {
+  channelType: number;
+  channelId: string;
+  seq: number;
+  messageId: string;
+  fromUid: string;
+  clientMsgNo: string;
+  payload: string;
+  sentAtMs: number;
+  membershipVersion: number;
+}
+
+/** Whether the uid receives the head's message: the head counts as a change for it only then. */
+const HEAD_RECEIVED = 'h.membership_version >= m.join_version AND (m.left_version IS NULL OR h.membership_version < m.left_version)';
+
+/** Each conversation of a uid with its version, before the (costlier) floors are resolved. */
+const VERSIONED = `
+  SELECT m.uid, m.channel_type, m.channel_id, m.join_version, m.left_version, m.own_last_sent_seq,
+         COALESCE(c.read_seq, 0) AS read_seq, COALESCE(c.delete_floor_seq, 0) AS delete_floor_seq,
+         h.last_seq AS head_seq,
+         GREATEST(m.version, COALESCE(c.version, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.version ELSE 0 END) AS version,
+         GREATEST(m.updated_at_ms, COALESCE(c.updated_at_ms, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.last_sent_at_ms ELSE 0 END) AS updated_at_ms
+    FROM ${S}.members m
+    LEFT JOIN ${S}.cursors c ON c.uid = m.uid AND c.channel_type = m.channel_type AND c.channel_id = m.channel_id
+    LEFT JOIN ${S}.channel_heads h ON h.channel_type = m.channel_type AND h.channel_id = m.channel_id
+   WHERE m.uid = $1 AND m.join_version IS NOT NULL`;
+
+/** The highest seq stamped below a membership version (seqs and versions grow together, so one index probe). */
+const seqBelow = (version: string) => `COALESCE((
+    SELECT x.seq FROM ${S}.channel_messages x
+     WHERE x.channel_type = v.channel_type AND x.channel_id = v.channel_id AND x.membership_version < ${version}
+     ORDER BY x.membership_version DESC, x.seq DESC LIMIT 1), 0)`;
+
+const WITH_FLOORS = `
+  SELECT v.*, ${seqBelow('v.join_version')} AS join_floor,
+         CASE WHEN v.left_version IS NULL THEN COALESCE(v.head_seq, 0) ELSE ${seqBelow('v.left_version')} END AS ceiling`;
+
+interface RawRow {
+  channel_type: number;
+  channel_id: string;
+  join_version: string | null;
+  left_version: string | null;
+  own_last_sent_seq: string;
+  read_seq: string;
+  delete_floor_seq: string;
+  version: string;
+  updated_at_ms: string;
+  join_floor: string;
+  ceiling: string;
+}
+
+const num = (v: string | number | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
+
+const toRow = (r: RawRow): ConversationRow => ({
+  channel: { channelType: r.channel_type, channelId: r.channel_id },
+  joinVersion: r.join_version === null ? null : Number(r.join_version),
+  leftVersion: r.left_version === null ? null : Number(r.left_version),
+  joinFloor: num(r.join_floor),
+  ceiling: num(r.ceiling),
+  readSeq: num(r.read_seq),
+  deleteFloor: num(r.delete_floor_seq),
+  ownLastSentSeq: num(r.own_last_sent_seq),
+  version: num(r.version),
+  updatedAtMs: num(r.updated_at_ms),
+});
+
+/** SQL of the conversations read model. Every write is an idempotent, guarded upsert. */
+export class ConversationRepository {
+  // ---------------------------------------------------------------- projection writes
+
+  /**
+   * message.stored, a batch at a time (one partition, in seq order per channel): one message row
+   * and one head move per message, whatever the channel's size, written with set-based statements.
+   */
+  async applyMessages(em: EntityManager, versions: VersionAllocator, batch: StoredMessageData[]): Promise<void> {
+    if (batch.length === 0) return;
+    const inserted: { channel_type: number; channel_id: string; seq: string }[] = await em.query(
+      `INSERT INTO ${S}.channel_messages (channel_type, channel_id, seq, message_id, from_uid, client_msg_no, payload, sent_at_ms, membership_version)
+       SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
+       ON CONFLICT DO NOTHING RETURNING channel_type, channel_id, seq`,
+      [
+        batch.map((m) => m.channel.channelType),
+        batch.map((m) => m.channel.channelId),
+        batch.map((m) => m.messageSeq),
+        batch.map((m) => m.messageId),
+        batch.map((m) => m.fromUid),
+        batch.map((m) => m.clientMsgNo),
+        batch.map((m) => m.payload),
+        batch.map((m) => m.sentAtMs),
+        batch.map((m) => m.membershipVersion),
+      ],
+    );
+    // Only what was new moves heads and cursors: a message seen before (redelivery, replay, or a
+    // duplicate within the batch) changes nothing.
+    const fresh = new Set(inserted.map((r) => `${r.channel_type}:${r.channel_id}:${r.seq}`));
+    const heads = new Map<string, StoredMessageData>();
+    const cursors = new Map<string, { uid: string; channel: ChannelRef; joinVersion: number | null; ownLastSentSeq: number }>();
+    for (const m of batch) {
+      const id = `${m.channel.channelType}:${m.channel.channelId}`;
+      if (!fresh.delete(`${id}:${m.messageSeq}`)) continue;
+      if ((heads.get(id)?.messageSeq ?? 0) < m.messageSeq) heads.set(id, m);
+      // Person channels have fixed members: the first message creates both rows. Groups get their
+      // rows from subscribers.added; a message only moves the sender's own cursor.
+      const person = isPersonChannel(m.channel);
+      for (const uid of person ? personChannelMembers(m.channel.channelId) : [m.fromUid]) {
+        const key = `${uid}\n${id}`;
+        const own = uid === m.fromUid ? m.messageSeq : 0;
+        const current = cursors.get(key);
+        if (current) current.ownLastSentSeq = Math.max(current.ownLastSentSeq, own);
+        else cursors.set(key, { uid, channel: m.channel, joinVersion: person ? 0 : null, ownLastSentSeq: own });
+      }
+    }
+    if (heads.size === 0) return;
+    const headList = [...heads.values()];
+    const firstHead = await versions.next(headList.length);
+    await em.query(
+      `INSERT INTO ${S}.channel_heads (channel_type, channel_id, last_seq, last_sent_at_ms, membership_version, version)
+       SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+       ON CONFLICT (channel_type, channel_id) DO UPDATE
+         SET last_seq = excluded.last_seq, last_sent_at_ms = excluded.last_sent_at_ms,
+             membership_version = excluded.membership_version, version = excluded.version
+       WHERE channel_heads.last_seq < excluded.last_seq`,
+      [
+        headList.map((m) => m.channel.channelType),
+        headList.map((m) => m.channel.channelId),
+        headList.map((m) => m.messageSeq),
+        headList.map((m) => m.sentAtMs),
+        headList.map((m) => m.membershipVersion),
+        headList.map((_, i) => firstHead + i),
+      ],
+    );
+    const rows = [...cursors.values()];
+    const firstRow = await versions.next(rows.length);
+    await em.query(
+      `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, own_last_sent_seq, version, updated_at_ms)
+       SELECT t.uid, t.channel_type, t.channel_id, t.join_version, t.own_last_sent_seq, t.version, 0
+         FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+           AS t(uid, channel_type, channel_id, join_version, own_last_sent_seq, version)
+       ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
+         SET own_last_sent_seq = excluded.own_last_sent_seq
+       WHERE members.own_last_sent_seq < excluded.own_last_sent_seq`,
+      [
+        rows.map((r) => r.uid),
+        rows.map((r) => r.channel.channelType),
+        rows.map((r) => r.channel.channelId),
+        rows.map((r) => r.joinVersion),
+        rows.map((r) => r.ownLastSentSeq),
+        rows.map((_, i) => firstRow + i),
+      ],
+    );
+  }
+
+  /** subscribers.added / subscribers.removed: moves each uid's interval, once per membership version. */
+  async applyMembership(
+    em: EntityManager,
+    versions: VersionAllocator,
+    channel: ChannelRef,
+    uids: string[],
+    event: MembershipEvent,
+    occurredAtMs: number,
+    reset = false,
+  ): Promise<void> {
+    const unique = [...new Set(uids)].sort();
+    // A reset makes `uids` the only members: everyone else still in leaves at this version (a
+    // no-op when the subscriptions service already published their removal separately).
+    const others = reset && event.type === 'subscribers.added' ? 'OR (join_version IS NOT NULL AND left_version IS NULL)' : '';
+    const rows: { uid: string; join_version: string | null; left_version: string | null; applied_version: string }[] = await em.query(
+      `SELECT uid, join_version, left_version, applied_version FROM ${S}.members
+        WHERE channel_type = $1 AND channel_id = $2 AND (uid = ANY($3::text[]) ${others}) ORDER BY uid FOR UPDATE`,
+      [channel.channelType, channel.channelId, unique],
+    );
+    const current = new Map<string, Membership>(
+      rows.map((r) => [
+        r.uid,
+        { joinVersion: r.join_version === null ? null : Number(r.join_version), leftVersion: r.left_version === null ? null : Number(r.left_version), appliedVersion: Number(r.applied_version) },
+      ]),
+    );
+    const changed: { uid: string; next: Membership }[] = [];
+    for (const uid of unique) {
+      const next = applyMembershipEvent(current.get(uid) ?? { joinVersion: null, leftVersion: null, appliedVersion: 0 }, event);
+      if (next) changed.push({ uid, next });
+    }
+    const listed = new Set(unique);
+    for (const [uid, membership] of current) {
+      if (listed.has(uid)) continue;
+      const next = applyMembershipEvent(membership, { type: 'subscribers.removed', membershipVersion: event.membershipVersion });
+      if (next) changed.push({ uid, next });
+    }
+    if (changed.length === 0) return;
+    const first = await versions.next(changed.length);
+    await em.query(
+      `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, left_version, applied_version, version, updated_at_ms)
+       SELECT t.uid, $1, $2, t.join_version, t.left_version, t.applied_version, t.version, $3
+         FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[]) AS t(uid, join_version, left_version, applied_version, version)
+       ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
+         SET join_version = excluded.join_version, left_version = excluded.left_version, applied_version = excluded.applied_version,
+             version = excluded.version, updated_at_ms = excluded.updated_at_ms
+       WHERE members.applied_version < excluded.applied_version`,
+      [
+        channel.channelType,
+        channel.channelId,
+        occurredAtMs,
+        changed.map((c) => c.uid),
+        changed.map((c) => c.next.joinVersion),
+        changed.map((c) => c.next.leftVersion),
+        changed.map((c) => c.next.appliedVersion),
+        changed.map((_, i) => first + i),
+      ],
+    );
+  }
+
+  // ---------------------------------------------------------------- the uid's own cursors
+
+  async moveDeleteFloor(em: EntityManager, uid: string, channel: ChannelRef, floor: number, version: number, nowMs: number): Promise<void> {
+    await em.query(
+      `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, delete_floor_seq, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
+         SET delete_floor_seq = excluded.delete_floor_seq, version = excluded.version, updated_at_ms = excluded.updated_at_ms
+       WHERE cursors.delete_floor_seq < excluded.delete_floor_seq`,
+      [uid, channel.channelType, channel.channelId, floor, version, nowMs],
+    );
+  }
+
+  async moveReadSeq(em: EntityManager, uid: string, channel: ChannelRef, readSeq: number, version: number, nowMs: number): Promise<void> {
+    await em.query(
+      `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, read_seq, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
+         SET read_seq = excluded.read_seq, version = excluded.version, updated_at_ms = excluded.updated_at_ms
+       WHERE cursors.read_seq < excluded.read_seq`,
+      [uid, channel.channelType, channel.channelId, readSeq, version, nowMs],
+    );
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async findOne(em: EntityManager, uid: string, channel: ChannelRef): Promise<ConversationRow | undefined> {
+    const rows: RawRow[] = await em.query(`${WITH_FLOORS} FROM (${VERSIONED} AND m.channel_type = $2 AND m.channel_id = $3) v`, [
+      uid,
+      channel.channelType,
+      channel.channelId,
+    ]);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** Conversations changed after `sinceVersion`, oldest change first. */
+  async changedSince(em: EntityManager, uid: string, sinceVersion: number, limit: number): Promise<ConversationRow[]> {
+    const rows: RawRow[] = await em.query(`${WITH_FLOORS} FROM (${VERSIONED}) v WHERE v.version > $2 ORDER BY v.version ASC LIMIT $3`, [
+      uid,
+      sinceVersion,
+      limit,
+    ]);
+    return rows.map(toRow);
+  }
+
+  /** Conversations whose version is below `beforeVersion` (0: no bound), newest change first. */
+  async newestFirst(em: EntityManager, uid: string, beforeVersion: number, limit: number): Promise<ConversationRow[]> {
+    const rows: RawRow[] = await em.query(
+      `${WITH_FLOORS} FROM (${VERSIONED}) v WHERE ($2::bigint = 0 OR v.version < $2::bigint) ORDER BY v.version DESC LIMIT $3`,
+      [uid, beforeVersion, limit],
+    );
+    return rows.map(toRow);
+  }
+
+  /** The uid's current conversation version: where an incremental sync starts after a full one. */
+  async currentVersion(em: EntityManager, uid: string): Promise<number> {
+    const [row] = await em.query(`SELECT COALESCE(max(v.version), 0) AS version FROM (${VERSIONED}) v`, [uid]);
+    return num(row?.version);
+  }
+
+  /** The newest `count` messages of each channel in (from, to], newest last. */
+  async recents(
+    em: EntityManager,
+    ranges: { channel: ChannelRef; from: number; to: number }[],
+    count: number,
+  ): Promise<Map<string, StoredMessageRow[]>> {
+    const result = new Map<string, StoredMessageRow[]>();
+    if (count === 0 || ranges.length === 0) return result;
+    const rows: Record<string, string | number>[] = await em.query(
+      `SELECT x.* FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS r(channel_type, channel_id, from_seq, to_seq)
+       CROSS JOIN LATERAL (
+         SELECT * FROM ${S}.channel_messages m
+          WHERE m.channel_type = r.channel_type AND m.channel_id = r.channel_id AND m.seq > r.from_seq AND m.seq <= r.to_seq
+          ORDER BY m.seq DESC LIMIT $5) x`,
+      [ranges.map((r) => r.channel.channelType), ranges.map((r) => r.channel.channelId), ranges.map((r) => r.from), ranges.map((r) => r.to), count],
+    );
+    for (const r of rows) {
+      const key = `${r.channel_type}:${r.channel_id}`;
+      const list = result.get(key) ?? [];
+      list.push({
+        channelType: Number(r.channel_type),
+        channelId: String(r.channel_id),
+        seq: Number(r.seq),
+        messageId: String(r.message_id),
+        fromUid: String(r.from_uid),
+        clientMsgNo: String(r.client_msg_no),
+        payload: String(r.payload),
+        sentAtMs: Number(r.sent_at_ms),
+        membershipVersion: Number(r.membership_version),
+      });
+      result.set(key, list);
+    }
+    for (const list of result.values()) list.sort((a, b) => a.seq - b.seq);
+    return result;
+  }
+}

@@ -1,0 +1,62 @@
+import { MessageStoredEvent, StoredMessageData, SubscribersAddedEvent, SubscribersChangedData, SubscribersRemovedEvent, TOPICS } from '@im/contracts';
+import { ProjectedEvent, ProjectionFactory, ProjectionHost } from '@im/service-kit';
+import { DomainError, validateChannelRef, validateUid } from '@im/shared-domain';
+import { Injectable, Logger } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { ConversationRepository, VersionAllocator } from './conversation.repository';
+
+/** The consumer group of the read model; a rebuild deletes it so the next start reads from offset 0. */
+export const CONVERSATIONS_PROJECTION_GROUP = 'conversations.read-model';
+export const CONVERSATIONS_INPUT_TOPICS = [TOPICS.subscriptionsEvents, TOPICS.fanoutEvents];
+
+/**
+ * The conversations read model, fed by membership changes and stored messages. The two topics are
+ * not ordered relative to each other; the model converges whatever the interleaving because
+ * membership is kept as version intervals and message recipients are resolved from the version
+ * stamped on each message, at read time. cmd.stored events are not ours and are skipped.
+ */
+@Injectable()
+export class ConversationsProjection extends ProjectionHost {
+  private readonly logger = new Logger('conversations-projection');
+  private readonly repository = new ConversationRepository();
+
+  constructor(factory: ProjectionFactory) {
+    super();
+    this.host(factory, {
+      groupId: CONVERSATIONS_PROJECTION_GROUP,
+      topics: CONVERSATIONS_INPUT_TOPICS,
+      types: [SubscribersAddedEvent, SubscribersRemovedEvent, MessageStoredEvent],
+      apply: (em, events) => this.apply(em, events),
+    });
+  }
+
+  private async apply(em: EntityManager, events: ProjectedEvent[]): Promise<void> {
+    const versions = new VersionAllocator(em);
+    // Counter first, rows after, in every writer: one lock order, no deadlocks between partitions.
+    await versions.lock();
+    const messages: StoredMessageData[] = [];
+    for (const { envelope, topic, offset } of events) {
+      try {
+        if (envelope.type === MessageStoredEvent.type) {
+          const message = (envelope.data as { message: StoredMessageData }).message;
+          validateChannelRef(message.channel);
+          validateUid(message.fromUid, 'from_uid');
+          messages.push(message);
+        } else {
+          const data = envelope.data as SubscribersChangedData;
+          const channel = validateChannelRef(data.channel);
+          data.uids.forEach((uid) => validateUid(uid));
+          const type = envelope.type as 'subscribers.added' | 'subscribers.removed';
+          await this.repository.applyMembership(em, versions, channel, data.uids, { type, membershipVersion: data.membershipVersion }, Date.parse(envelope.occurred_at), data.reset === true);
+        }
+      } catch (error) {
+        // Upstream validated these already; one that still breaks our rules is skipped, never retried forever.
+        if (!(error instanceof DomainError)) throw error;
+        this.logger.warn({ topic, offset, type: envelope.type, reason: error.reason }, `event skipped: ${error.message}`);
+      }
+    }
+    // A partition holds one topic, so a batch is all messages or all membership changes.
+    await this.repository.applyMessages(em, versions, messages);
+    await versions.finish();
+  }
+}

@@ -1,0 +1,104 @@
+import { conversationView, ConversationView, passesFilters, SyncQuery, toSyncQuery } from '@im/conversations-domain';
+import { DATA_SOURCE } from '@im/service-kit';
+import { channelAsSeenBy, channelKey } from '@im/shared-domain';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { ConversationRepository, ConversationRow, StoredMessageRow } from './conversation.repository';
+import { ConversationsProjection } from './conversations.projection';
+
+const STATE_NAMES = { ACTIVE: 'CONVERSATION_STATE_ACTIVE', LEFT: 'CONVERSATION_STATE_LEFT', DELETED: 'CONVERSATION_STATE_DELETED' } as const;
+
+/** How many candidate rows a full sync examines per round while filling a page. */
+const SCAN_CHUNK = 500;
+
+type Shown = { row: ConversationRow; view: ConversationView };
+
+/**
+ * SyncConversations. Incremental (since_version > 0): every change after the cursor, oldest first,
+ * tombstones included. Full (since_version = 0): active conversations, newest first, paged with
+ * before_version. Both pass the read barrier first, so anything acknowledged upstream is included.
+ */
+@Injectable()
+export class SyncConversations {
+  private readonly repository = new ConversationRepository();
+
+  constructor(
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    private readonly projection: ConversationsProjection,
+  ) {}
+
+  async sync(request: Parameters<typeof toSyncQuery>[0]) {
+    const q = toSyncQuery(request);
+    await this.projection.barrier();
+    // One snapshot for the page, its recents and the version returned with it.
+    return this.dataSource.transaction('REPEATABLE READ', async (em) => {
+      const page = q.sinceVersion > 0 ? await this.incremental(em, q) : await this.full(em, q);
+      const recents = await this.repository.recents(
+        em,
+        page.shown.filter((s) => s.view.state !== 'DELETED').map((s) => ({ channel: s.row.channel, from: s.view.visibleFrom, to: s.view.lastMsgSeq })),
+        q.msgCount,
+      );
+      return {
+        conversations: page.shown.map((s) => this.toMessage(q.uid, s, recents.get(channelKey(s.row.channel)) ?? [])),
+        version: page.version,
+        hasMore: page.hasMore,
+      };
+    });
+  }
+
+  private async incremental(em: EntityManager, q: SyncQuery) {
+    const rows = await this.repository.changedSince(em, q.uid, q.sinceVersion, q.limit + 1);
+    const examined = rows.slice(0, q.limit);
+    const shown = examined
+      .map((row) => ({ row, view: conversationView(row) }))
+      .filter((s): s is Shown => s.view.state !== null && passesFilters(q, s.row.channel.channelType, s.view));
+    return { shown, version: examined.length > 0 ? examined[examined.length - 1].version : q.sinceVersion, hasMore: rows.length > q.limit };
+  }
+
+  private async full(em: EntityManager, q: SyncQuery) {
+    const version = await this.repository.currentVersion(em, q.uid);
+    const shown: Shown[] = [];
+    let before = q.beforeVersion;
+    let hasMore = false;
+    // Filters are evaluated on computed state, so scan newest-first until the page is full; the
+    // scan widens when many rows are filtered out (left or deleted conversations).
+    for (let chunk = Math.min(SCAN_CHUNK, q.limit + 1); ; chunk = Math.min(SCAN_CHUNK, chunk * 2)) {
+      const rows = await this.repository.newestFirst(em, q.uid, before, chunk);
+      for (const row of rows) {
+        const view = conversationView(row);
+        if (view.state !== 'ACTIVE' || !passesFilters(q, row.channel.channelType, view)) continue;
+        if (shown.length === q.limit) {
+          hasMore = true;
+          break;
+        }
+        shown.push({ row, view });
+      }
+      if (hasMore || rows.length < chunk) break;
+      before = rows[rows.length - 1].version;
+    }
+    return { shown, version, hasMore };
+  }
+
+  private toMessage(uid: string, { row, view }: Shown, recents: StoredMessageRow[]) {
+    const channel = channelAsSeenBy(uid, row.channel);
+    return {
+      channel,
+      state: STATE_NAMES[view.state as keyof typeof STATE_NAMES],
+      unread: view.unread,
+      lastMsgSeq: view.lastMsgSeq,
+      readSeq: view.readSeq,
+      version: row.version,
+      updatedAtMs: row.updatedAtMs,
+      recents: recents.map((m) => ({
+        messageId: m.messageId,
+        messageSeq: m.seq,
+        channel,
+        fromUid: m.fromUid,
+        clientMsgNo: m.clientMsgNo,
+        payload: Buffer.from(m.payload, 'base64'),
+        sentAtMs: m.sentAtMs,
+        membershipVersion: m.membershipVersion,
+      })),
+    };
+  }
+}
