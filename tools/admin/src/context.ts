@@ -1,0 +1,55 @@
+import { createKafka } from '@im/kafka';
+import { createServiceDataSource } from '@im/persistence';
+import { baseConfigSchema, kafkaConnectionOf, loadConfig } from '@im/service-kit';
+import { Admin, Kafka } from 'kafkajs';
+import { DataSource } from 'typeorm';
+
+const adminConfigSchema = baseConfigSchema.pick({
+  DATABASE_URL: true,
+  KAFKA_BROKERS: true,
+  KAFKA_CLIENT_ID: true,
+  KAFKA_SSL: true,
+  KAFKA_SSL_CA_FILE: true,
+  KAFKA_SASL_MECHANISM: true,
+  KAFKA_SASL_USERNAME: true,
+  KAFKA_SASL_PASSWORD: true,
+});
+
+/** Connections the commands share, opened on first use and closed once at the end. */
+export class AdminContext {
+  readonly config = loadConfig(adminConfigSchema);
+  readonly kafka: Kafka;
+  private admin?: Promise<Admin>;
+  private dataSource?: Promise<DataSource>;
+
+  constructor() {
+    this.kafka = createKafka({
+      ...kafkaConnectionOf(this.config, 'im-admin'),
+      log: (level, message) => {
+        if (level === 'error' && process.env.ADMIN_DEBUG) process.stderr.write(`kafkajs: ${message}\n`);
+      },
+    });
+  }
+
+  kafkaAdmin(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    return this.admin;
+  }
+
+  db(): Promise<DataSource> {
+    this.dataSource ??= (async () => {
+      const ds = createServiceDataSource({ url: this.config.DATABASE_URL, schema: 'public', migrations: [], poolSize: 2, applicationName: 'im-admin' });
+      await ds.initialize();
+      return ds;
+    })();
+    return this.dataSource;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.admin?.then((a) => a.disconnect()), this.dataSource?.then((d) => d.destroy())]);
+  }
+}

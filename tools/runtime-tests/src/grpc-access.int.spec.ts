@@ -1,0 +1,101 @@
+import { Metadata, status } from '@grpc/grpc-js';
+import { grpcClient, reasonOf, ServiceProcess, uniqueId } from '@im/testing';
+
+jest.setTimeout(120_000);
+
+const TOKEN = 'gateway-token-0123456789abcdef';
+const OTHER = 'second-gateway-token-abcdefghij';
+
+const authorization = (value: string) => {
+  const metadata = new Metadata();
+  metadata.set('authorization', value);
+  return metadata;
+};
+const bearer = (token: string) => authorization(`Bearer ${token}`);
+const channel = () => ({ channel: { channelId: uniqueId('auth'), channelType: 2 } });
+
+/** Admission on a real channels service: authentication, rate limit and message size, set by env. */
+describe('gRPC authentication (GRPC_AUTH_TOKENS)', () => {
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    service = await ServiceProcess.start('channels', { GRPC_AUTH_TOKENS: `${TOKEN}, ${OTHER}` });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('refuses a call without a token with UNAUTHENTICATED', async () => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const error = await client.createChannel(channel()).catch((e) => e);
+    client.close();
+    expect(reasonOf(error)).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'UNAUTHENTICATED' });
+  });
+
+  it.each([
+    ['a wrong token', `Bearer not-the-token-at-all-000000`],
+    ['a token that is a prefix of a right one', `Bearer ${TOKEN.slice(0, -1)}`],
+    ['a right token in another scheme', `Basic ${TOKEN}`],
+  ])('refuses %s with UNAUTHENTICATED', async (_label, value) => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const error = await client.createChannel(channel(), authorization(value)).catch((e) => e);
+    client.close();
+    expect(reasonOf(error)).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'UNAUTHENTICATED' });
+  });
+
+  it('accepts each configured token, on writes and reads', async () => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const request = channel();
+    await expect(client.createChannel(request, bearer(TOKEN))).resolves.toMatchObject({ version: 1 });
+    await expect(client.getChannel(request, bearer(OTHER))).resolves.toMatchObject({ version: 1 });
+    client.close();
+  });
+
+  it('leaves grpc.health.v1 open for probes', async () => {
+    const health = grpcClient('Health', service.grpcAddress);
+    await expect(health.check({ service: '' })).resolves.toMatchObject({ status: 'SERVING' });
+    health.close();
+  });
+
+  it('counts refusals on /metrics', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();
+    expect(text).toMatch(/im_grpc_rejected_total\{reason="UNAUTHENTICATED"\} [1-9]/);
+  });
+});
+
+describe('gRPC request limits', () => {
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    service = await ServiceProcess.start('channels', {
+      // One call per 1000 s sustained: after the burst, every call in this test is over the limit.
+      GRPC_RATE_LIMIT_PER_SECOND: '0.001',
+      GRPC_RATE_LIMIT_BURST: '3',
+      GRPC_MAX_MESSAGE_BYTES: '2048',
+    });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('refuses calls beyond the burst with RESOURCE_EXHAUSTED / RATE_LIMITED, and keeps health open', async () => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await client.createChannel(channel()).then(() => 'ok', (e) => reasonOf(e)));
+    client.close();
+    expect(results.slice(0, 3)).toEqual(['ok', 'ok', 'ok']);
+    for (const refused of results.slice(3)) expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'RATE_LIMITED' });
+
+    const health = grpcClient('Health', service.grpcAddress);
+    await expect(health.check({ service: '' })).resolves.toMatchObject({ status: 'SERVING' });
+    health.close();
+  });
+
+  it('refuses a request larger than GRPC_MAX_MESSAGE_BYTES with RESOURCE_EXHAUSTED', async () => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const error = await client.createChannel({ ...channel(), attributes: { name: 'x'.repeat(4096) } }).catch((e) => e);
+    client.close();
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(error.details).toMatch(/larger than max/i);
+  });
+});
