@@ -71,8 +71,8 @@ export class BatchConsumer {
     this.consumer = consumer;
     const joined = new Promise<void>((resolve) =>
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
-        // A new assignment: resume every partition at its stored position (quiet partitions too),
-        // and check each first batch against it again in case a fetch raced the seek.
+        // A new assignment: rewind partitions the database is behind on (quiet ones too), and check
+        // each first batch against the stored position again in case a fetch raced the seek.
         this.positioned.clear();
         void this.seekToStoredPositions(consumer, event.payload.memberAssignment);
         resolve();
@@ -118,17 +118,31 @@ export class BatchConsumer {
     await joined;
   }
 
+  /**
+   * Seeks only partitions whose stored position lies before the group's committed offset (a gap
+   * the database never applied). Where they agree, or the database is ahead, the consumer already
+   * starts at the right place: seeking there anyway races the first fetch, and a seek that lands
+   * after it rewinds work just done.
+   */
   private async seekToStoredPositions(consumer: Consumer, assignment: Record<string, number[]>): Promise<void> {
-    if (!this.opts.storedPosition) return;
-    for (const [topic, partitions] of Object.entries(assignment)) {
-      for (const partition of partitions) {
-        try {
-          consumer.seek({ topic, partition, offset: (await this.opts.storedPosition(topic, partition)).toString() });
-        } catch (error) {
-          // The first-batch check below still protects this partition.
-          this.opts.onError?.(error, { topic, partition, records: [], highWatermark: '0' }, 0);
+    const { storedPosition, kafka, groupId } = this.opts;
+    if (!storedPosition) return;
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        for (const partition of partitions) {
+          const committed = BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+          const stored = await storedPosition(topic, partition);
+          if (committed >= 0n && stored < committed) consumer.seek({ topic, partition, offset: stored.toString() });
         }
       }
+    } catch (error) {
+      // The first-batch check below still protects every partition that receives records.
+      this.opts.onError?.(error, { topic: Object.keys(assignment)[0] ?? '', partition: -1, records: [], highWatermark: '0' }, 0);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 
