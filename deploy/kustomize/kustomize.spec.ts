@@ -1,7 +1,7 @@
 // Renders every overlay and every tests/ combination with `kubectl kustomize`, validates each object
 // against the Kubernetes OpenAPI schemas (the kubernetes-models package: compiled validators, no
 // network), then checks the policies operators rely on.
-import { baseConfigSchema, loadConfig, servicePorts } from '@im/service-kit';
+import { baseConfigSchema, LIVENESS_SERVICE, loadConfig, servicePorts } from '@im/service-kit';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -133,9 +133,11 @@ describe.each(TARGETS)('kubectl kustomize %s', (target) => {
   it.each(Object.entries(APPS))('probes %s natively over grpc.health.v1 and drains before it is killed', (name, ports) => {
     const d = deployment(objects(), name);
     const [container] = podSpecOf(d).containers;
-    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+    for (const probe of ['startupProbe', 'readinessProbe']) {
       expect({ probe, grpc: container[probe]?.grpc }).toEqual({ probe, grpc: { port: ports.grpc, service: ports.grpcService } });
     }
+    // Liveness checks the process only: a dependency outage makes pods unready, never restarted.
+    expect(container.livenessProbe.grpc).toEqual({ port: ports.grpc, service: LIVENESS_SERVICE });
     expect(container.ports).toEqual([
       { name: 'grpc', containerPort: ports.grpc },
       { name: 'http', containerPort: ports.http },

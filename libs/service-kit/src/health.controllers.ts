@@ -32,6 +32,9 @@ export class HttpHealthController {
   }
 }
 
+/** The grpc.health.v1 service name liveness probes ask for (the HTTP twin is /health/live). */
+export const LIVENESS_SERVICE = 'liveness';
+
 /** grpc.health.v1.Health, so Kubernetes' native gRPC probes and grpc_health_probe work. */
 @Controller()
 export class GrpcHealthController {
@@ -39,8 +42,11 @@ export class GrpcHealthController {
 
   @GrpcMethod('Health', 'Check')
   async check(request: { service?: string }) {
+    // Liveness asks only whether the process answers: a Kafka or Postgres outage, or a drain in
+    // progress, makes the pod unready but must never get it restarted.
+    if (request.service === LIVENESS_SERVICE) return { status: 'SERVING' };
     // The empty service name means "the server as a whole"; every im.v1 service shares its fate.
-    if (request.service && !request.service.startsWith('im.v1.') && request.service !== '') {
+    if (request.service && !request.service.startsWith('im.v1.')) {
       return { status: 'SERVICE_UNKNOWN' };
     }
     const report = await this.readiness.check();
