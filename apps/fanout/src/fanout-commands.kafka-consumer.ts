@@ -2,6 +2,7 @@ import { DataOf, FANOUT_COMMANDS, SendCmdCommand, SendMessageCommand, TOPICS } f
 import { CommandConsumerFactory, CommandConsumerHost } from '@im/service-kit';
 import { Injectable } from '@nestjs/common';
 import { CommandStream } from './commands/command-stream';
+import { FanoutInputsProjection } from './inputs/fanout-inputs.projection';
 import { MessageCommands } from './messages/message-commands';
 
 export const FANOUT_COMMANDS_GROUP = 'fanout.commands';
@@ -12,12 +13,14 @@ export const FANOUT_COMMANDS_GROUP = 'fanout.commands';
  */
 @Injectable()
 export class FanoutCommandsKafkaConsumer extends CommandConsumerHost {
-  constructor(messages: MessageCommands, commands: CommandStream, factory: CommandConsumerFactory) {
+  constructor(messages: MessageCommands, commands: CommandStream, inputs: FanoutInputsProjection, factory: CommandConsumerFactory) {
     super();
     this.host(factory, {
       groupId: FANOUT_COMMANDS_GROUP,
       topic: TOPICS.fanoutCommands,
       types: FANOUT_COMMANDS,
+      // Membership and channel state acknowledged before a command was produced decide its recipients.
+      beforeBatch: () => inputs.barrier(),
       execute: async (em, envelope, type) => {
         if (type === SendMessageCommand) return messages.sendCommandIn(em, envelope.data as DataOf<typeof SendMessageCommand>);
         if (type === SendCmdCommand) return commands.sendFromKafka(em, { ...envelope, data: envelope.data as DataOf<typeof SendCmdCommand> });

@@ -21,8 +21,20 @@ export interface CommandConsumerOptions<M extends MessageType<unknown>> {
   types: readonly M[];
   /** Applies one command inside the given transaction. A DomainError sends the record to the DLQ. */
   execute: (em: EntityManager, command: Envelope<DataOf<M>>, type: M) => Promise<void>;
+  /**
+   * Runs before the batch's commands are applied, outside any transaction: the place to wait for a
+   * read barrier without holding a database connection. It covers every command of the batch, as
+   * each was on the topic before the batch was fetched.
+   */
+  beforeBatch?: () => Promise<void>;
   partitionConcurrency?: number;
 }
+
+/** What a service supplies for a command consumer; the factory adds its infrastructure. */
+export type HostedCommandConsumer<M extends MessageType<unknown>> = Pick<
+  CommandConsumerOptions<M>,
+  'groupId' | 'topic' | 'types' | 'execute' | 'beforeBatch' | 'partitionConcurrency'
+>;
 
 /**
  * Consumes a commands topic with the same semantics as the gRPC API. Each command is applied once:
@@ -46,6 +58,7 @@ export class CommandConsumer<M extends MessageType<unknown>> {
       topics: [opts.topic],
       partitionConcurrency: opts.partitionConcurrency,
       handle: async (batch) => {
+        await opts.beforeBatch?.();
         for (const record of batch.records) {
           // Each command is its own unit of work: its correlation id and trace reach the events it causes and the logs.
           await withConsumerSpan({ ...batch, groupId: opts.groupId }, record, () =>
@@ -113,7 +126,7 @@ export class CommandConsumerFactory {
     private readonly metrics: ServiceMetrics,
   ) {}
 
-  create<M extends MessageType<unknown>>(opts: Pick<CommandConsumerOptions<M>, 'groupId' | 'topic' | 'types' | 'execute' | 'partitionConcurrency'>) {
+  create<M extends MessageType<unknown>>(opts: HostedCommandConsumer<M>) {
     return new CommandConsumer<M>({
       ...opts,
       kafka: this.kafka,
@@ -135,7 +148,7 @@ export abstract class CommandConsumerHost implements OnApplicationBootstrap, Bef
 
   protected host<M extends MessageType<unknown>>(
     factory: CommandConsumerFactory,
-    opts: Pick<CommandConsumerOptions<M>, 'groupId' | 'topic' | 'types' | 'execute' | 'partitionConcurrency'>,
+    opts: HostedCommandConsumer<M>,
   ): void {
     this.consumer = factory.create(opts);
   }

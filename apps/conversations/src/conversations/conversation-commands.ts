@@ -46,9 +46,11 @@ export class ConversationCommands {
     await inTransaction(this.dataSource, (em) => this.apply(em, command));
   }
 
-  /** Inside the caller's transaction (the Kafka consumer claims the command in the same one). */
+  /**
+   * Inside the caller's transaction (the Kafka consumer claims the command in the same one). The
+   * caller has passed the projection's barrier first, outside the transaction.
+   */
   async executeIn(em: EntityManager, command: ConversationCommand): Promise<void> {
-    await this.projection.barrier();
     await this.apply(em, command);
   }
 

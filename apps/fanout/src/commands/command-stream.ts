@@ -36,11 +36,13 @@ export class CommandStream {
     return { commandId };
   }
 
-  /** `cmd.send` from Kafka, inside the consumer's transaction; the envelope id makes redelivery harmless. */
+  /**
+   * `cmd.send` from Kafka, inside the consumer's transaction, which has passed the inputs' barrier
+   * first; the envelope id makes redelivery harmless.
+   */
   async sendFromKafka(em: EntityManager, envelope: Envelope<DataOf<typeof SendCmdCommand>>): Promise<void> {
     const { payload, ...rest } = envelope.data;
     const valid = validateSendCommand({ ...rest, payload: Buffer.from(payload ?? '', 'base64') });
-    if (valid.uids.length === 0) await this.inputs.barrier();
     await this.sendIn(em, valid, envelope.id);
   }
 

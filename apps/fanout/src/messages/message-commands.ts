@@ -52,11 +52,12 @@ export class MessageCommands {
     return result;
   }
 
-  /** Validates and applies a `message.send` command inside the caller's transaction (the Kafka consumer's). */
+  /**
+   * Validates and applies a `message.send` command inside the caller's transaction (the Kafka
+   * consumer's), which has passed the inputs' barrier first, outside the transaction.
+   */
   async sendCommandIn(em: EntityManager, input: SendMessageInput): Promise<void> {
-    const request = toSendRequest(input);
-    await this.inputs.barrier();
-    await this.sendIn(em, request);
+    await this.sendIn(em, toSendRequest(input));
   }
 
   private async sendIn(em: EntityManager, req: SendRequest): Promise<SendResult> {

@@ -58,11 +58,12 @@ export class MembershipCommands {
     return version;
   }
 
-  /** Applies a command inside the caller's transaction (the Kafka consumer adds its checkpoint to it). */
+  /**
+   * Applies a command inside the caller's transaction (the Kafka consumer adds its checkpoint to
+   * it). The caller has passed the channel directory's barrier first, outside the transaction.
+   */
   async executeIn(em: EntityManager, command: MembershipCommand): Promise<number> {
-    const valid = validateMembershipCommand(command);
-    await this.directory.barrier();
-    return this.apply(em, valid);
+    return this.apply(em, validateMembershipCommand(command));
   }
 
   private async apply(em: EntityManager, command: MembershipCommand): Promise<number> {
