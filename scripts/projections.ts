@@ -1,5 +1,6 @@
 import type { ProjectionRegistration } from '@im/service-kit';
 import { PROJECTIONS as CONVERSATIONS_PROJECTIONS } from '../apps/conversations/src/projections';
+import { PROJECTIONS as FANOUT_PROJECTIONS } from '../apps/fanout/src/projections';
 import { PROJECTIONS as SUBSCRIPTIONS_PROJECTIONS } from '../apps/subscriptions/src/projections';
 
 /**
@@ -11,9 +12,6 @@ import { PROJECTIONS as SUBSCRIPTIONS_PROJECTIONS } from '../apps/subscriptions/
  *   import { PROJECTIONS as SUBSCRIPTIONS_PROJECTIONS } from '../apps/subscriptions/src/projections';
  *   export const SERVICE_PROJECTIONS = [...SUBSCRIPTIONS_PROJECTIONS];
  *
- * The channels service has none: its state is written by its own command path, not projected. The
- * fanout's input projection is not rebuilt this way: its applied membership version lives in the
- * channel head row beside the message seq (the source of truth of the log), so truncating its
- * tables would make a replay skip every membership event.
+ * The channels service has none: its state is written by its own command path, not projected.
  */
-export const SERVICE_PROJECTIONS: readonly ProjectionRegistration[] = [...SUBSCRIPTIONS_PROJECTIONS, ...CONVERSATIONS_PROJECTIONS];
+export const SERVICE_PROJECTIONS: readonly ProjectionRegistration[] = [...SUBSCRIPTIONS_PROJECTIONS, ...FANOUT_PROJECTIONS, ...CONVERSATIONS_PROJECTIONS];

@@ -1,9 +1,10 @@
-import { grpcClient, ServiceProcess, testDb, testKafka } from '@im/testing';
+import { adminCli, grpcClient, ServiceProcess, testDb } from '@im/testing';
+import { FANOUT_INPUTS_GROUP } from './inputs/fanout-inputs.projection';
 import { Membership, Ref, Services } from '../test/fanout-fixtures';
 
 jest.setTimeout(300_000);
 
-describe('the fanout inputs projection rebuilt by a replay from offset 0', () => {
+describe('the fanout inputs projection rebuilt from offset 0 with the admin CLI', () => {
   it('converges to the same channel facts, membership stretches and membership versions', async () => {
     const services = await Services.start();
     const membership = await Membership.connect();
@@ -42,16 +43,12 @@ describe('the fanout inputs projection rebuilt by a replay from offset 0', () =>
         { channel_id: g1.channelId, uid: 'd', join_version: '3', left_version: null },
       ]);
 
-      // Rebuild: stop, forget the projection and its positions (database and Kafka), start again.
+      // Rebuild as an operator does: stop the service, run the admin CLI, start it again.
       await services.fanoutProcess.stop();
-      await db.query('DELETE FROM fanout.memberships');
-      await db.query('DELETE FROM fanout.channels');
-      await db.query('UPDATE fanout.channel_heads SET membership_version = 0');
-      await db.query(`DELETE FROM fanout.consumer_checkpoints WHERE group_id = 'fanout.inputs'`);
-      const admin = testKafka().admin();
-      await admin.connect();
-      await admin.deleteGroups(['fanout.inputs']);
-      await admin.disconnect();
+      const rebuilt = await adminCli('rebuild', 'fanout', FANOUT_INPUTS_GROUP, '--no-wait', '--json');
+      expect(rebuilt).toMatchObject({ code: 0 });
+      expect(JSON.parse(rebuilt.stdout)).toMatchObject({ truncated: ['channels', 'memberships'], reset: ['channel_heads.membership_version'] });
+      expect(await snapshot(mine)).toEqual({ memberships: [], channels: [], versions: before.versions.map((v) => ({ ...v, membership_version: '0' })) });
 
       fanout = await ServiceProcess.start('fanout');
       const messages = grpcClient('MessageService', fanout.grpcAddress);

@@ -13,6 +13,11 @@ export interface ProjectionRegistration {
   topics: string[];
   /** Tables of the service's schema that hold only this projection's data (unqualified names). */
   tables: string[];
+  /**
+   * Columns of tables that also hold other state, where this projection keeps its applied position:
+   * a rebuild sets them to `to` instead of truncating the table.
+   */
+  resetColumns?: { table: string; column: string; to: number }[];
   description?: string;
 }
 

@@ -4,3 +4,4 @@ export * from './grpc-client';
 export * from './kafka';
 export * from './database';
 export * from './kcat';
+export * from './admin-cli';

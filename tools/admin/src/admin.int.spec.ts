@@ -1,26 +1,10 @@
 import { dlqTopicOf, TOPICS } from '@im/contracts';
-import { eventually, grpcClient, kcatProduce, REPO_ROOT, ServiceProcess, testDb, testEnv, testKafka, uniqueId } from '@im/testing';
-import { execFile, spawn } from 'node:child_process';
+import { ADMIN_CLI, adminCli as admin, adminCliEnv, eventually, grpcClient, kcatProduce, REPO_ROOT, ServiceProcess, testDb, testKafka, uniqueId } from '@im/testing';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Admin } from 'kafkajs';
 
 jest.setTimeout(180_000);
-
-const MAIN = join(REPO_ROOT, 'dist/out-tsc/scripts/admin.js');
-const adminEnv = () => ({ PATH: process.env.PATH, KAFKA_BROKERS: testEnv().kafkaBrokers, DATABASE_URL: testEnv().databaseUrl });
-
-/** Runs the compiled CLI as an operator would (`npm run admin -- …`). */
-async function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], { env: adminEnv(), cwd: REPO_ROOT, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 const envelope = (type: string, key: string, data: unknown) =>
   JSON.stringify({ id: randomUUID(), type, version: 1, occurred_at: new Date().toISOString(), key, data });
@@ -169,7 +153,7 @@ describe('admin CLI: rebuild a projection from offset 0', () => {
   });
 
   it('shows progress while the restarted projection catches up, and returns once it has', async () => {
-    const child = spawn(process.execPath, [MAIN, 'rebuild', 'channels', group, '--tables', table, '--topics', topic], { env: adminEnv(), cwd: REPO_ROOT });
+    const child = spawn(process.execPath, [ADMIN_CLI, 'rebuild', 'channels', group, '--tables', table, '--topics', topic], { env: adminCliEnv(), cwd: REPO_ROOT });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

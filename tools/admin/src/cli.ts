@@ -22,9 +22,9 @@ const USAGE = `Usage: npm run admin -- <command> [options]
 
   rebuild <service> <group> [--tables t1,t2|none] [--no-wait] [--json]
       Stop-the-world rebuild of one projection from offset 0. Stop every instance of <service>
-      first. Truncates the projection's registered tables, deletes the group's checkpoints and
-      resets its Kafka offsets to the earliest; then waits, with a progress bar, while the restarted
-      service catches up (--no-wait to return at once).
+      first. Truncates the projection's registered tables, resets its position columns, deletes
+      the group's checkpoints and resets its Kafka offsets to the earliest; then waits, with a
+      progress bar, while the restarted service catches up (--no-wait to return at once).
 
 Connection settings come from the same variables as the services: DATABASE_URL, KAFKA_BROKERS,
 KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD.
@@ -99,7 +99,8 @@ async function run(argv: string[], registry: AdminRegistry): Promise<number> {
       const list = (v?: string) => (v === undefined ? undefined : v === 'none' ? [] : v.split(',').map((s) => s.trim()).filter(Boolean));
       const plan = planRebuild(registry.projections, sub, rest[0], list(values.tables), list(values.topics));
       const result = await rebuild(ctx, plan);
-      const summary = `${plan.service}/${plan.groupId}: truncated ${result.truncated.length ? result.truncated.join(', ') : 'no tables'}, deleted ${result.checkpointsDeleted} checkpoint(s), reset offsets of ${result.topics.join(', ') || 'no topics'} to the earliest`;
+      const reset = result.reset.length ? `, reset ${result.reset.join(', ')}` : '';
+      const summary = `${plan.service}/${plan.groupId}: truncated ${result.truncated.length ? result.truncated.join(', ') : 'no tables'}${reset}, deleted ${result.checkpointsDeleted} checkpoint(s), reset offsets of ${result.topics.join(', ') || 'no topics'} to the earliest`;
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else process.stdout.write(`${summary}\n`);
       if (!values['no-wait']) {

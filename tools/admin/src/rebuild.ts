@@ -10,6 +10,7 @@ export interface RebuildPlan {
   groupId: string;
   topics: string[];
   tables: string[];
+  resetColumns: { table: string; column: string; to: number }[];
 }
 
 /** Resolves what to rebuild from the registry, or from explicit `--tables` for a group not registered. */
@@ -20,18 +21,22 @@ export function planRebuild(registry: readonly ProjectionRegistration[], service
     throw new AdminError(`${service} ${groupId} is not a registered projection (registered: ${known}); register it in scripts/projections.ts, or pass --tables t1,t2 (or --tables none)`);
   }
   const tables = explicitTables ?? registered!.tables;
-  for (const t of tables) quoteIdent(t);
+  const resetColumns = explicitTables ? [] : (registered?.resetColumns ?? []);
+  for (const t of [...tables, ...resetColumns.flatMap((r) => [r.table, r.column])]) quoteIdent(t);
   quoteIdent(service);
-  return { service, groupId, topics: explicitTopics ?? registered?.topics ?? [], tables };
+  return { service, groupId, topics: explicitTopics ?? registered?.topics ?? [], tables, resetColumns };
 }
 
 /**
  * Stop-the-world rebuild of one projection: refuses while any member of the group is connected
- * (stop the service first), then in one transaction truncates the projection's tables and forgets
- * the group's checkpoints, and rewinds the group's Kafka offsets to the earliest. Restarting the
+ * (stop the service first), then in one transaction truncates the projection's tables, resets its
+ * position columns and forgets the group's checkpoints, and rewinds the group's Kafka offsets to the earliest. Restarting the
  * service replays the topics from offset 0 into empty tables.
  */
-export async function rebuild(ctx: AdminContext, plan: RebuildPlan): Promise<{ topics: string[]; truncated: string[]; checkpointsDeleted: number }> {
+export async function rebuild(
+  ctx: AdminContext,
+  plan: RebuildPlan,
+): Promise<{ topics: string[]; truncated: string[]; reset: string[]; checkpointsDeleted: number }> {
   const admin = await ctx.kafkaAdmin();
   const { groups } = await admin.describeGroups([plan.groupId]);
   const group = groups[0];
@@ -46,6 +51,9 @@ export async function rebuild(ctx: AdminContext, plan: RebuildPlan): Promise<{ t
   let checkpointsDeleted = 0;
   await db.transaction(async (em) => {
     if (plan.tables.length > 0) await em.query(`TRUNCATE ${plan.tables.map((t) => `${schema}.${quoteIdent(t)}`).join(', ')}`);
+    for (const { table, column, to } of plan.resetColumns) {
+      await em.query(`UPDATE ${schema}.${quoteIdent(table)} SET ${quoteIdent(column)} = $1`, [to]);
+    }
     const deleted = await em.query(`DELETE FROM ${schema}.consumer_checkpoints WHERE group_id = $1 RETURNING topic`, [plan.groupId]);
     checkpointsDeleted = Array.isArray(deleted[0]) ? deleted[0].length : deleted.length;
     for (const r of (Array.isArray(deleted[0]) ? deleted[0] : deleted) as { topic: string }[]) if (!topics.includes(r.topic)) topics.push(r.topic);
@@ -57,7 +65,7 @@ export async function rebuild(ctx: AdminContext, plan: RebuildPlan): Promise<{ t
     const offsets = await admin.fetchTopicOffsets(topic);
     await admin.setOffsets({ groupId: plan.groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.low })) });
   }
-  return { topics, truncated: plan.tables, checkpointsDeleted };
+  return { topics, truncated: plan.tables, reset: plan.resetColumns.map((r) => `${r.table}.${r.column}`), checkpointsDeleted };
 }
 
 /**
