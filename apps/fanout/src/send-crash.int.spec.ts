@@ -5,6 +5,10 @@ import { GatewayStream, keyOf, Membership, Ref, text } from '../test/fanout-fixt
 
 jest.setTimeout(600_000);
 
+/** Messages of the burst, sent by SENDERS concurrent senders: far more than are sent before the kill. */
+const BURST = 120;
+const SENDERS = 8;
+
 interface Sent {
   messageId: string;
   messageSeq: number;
@@ -77,17 +81,25 @@ describe('a fanout process killed while sends are in flight', () => {
     const channel = await group(['u1']);
     const first = await ServiceProcess.start('fanout');
     const client = grpcClient('MessageService', first.grpcAddress);
-    const nos = Array.from({ length: 60 }, (_, i) => `burst-${i}`);
+    const nos = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
     const acked = new Map<string, Sent>();
-    const inFlight = nos.map((no) =>
-      client.sendMessage(request(channel, no)).then(
-        (r: Sent) => void acked.set(no, r),
-        () => undefined,
-      ),
-    );
+    // SENDERS keep sending, one message each at a time, until the process is gone: at the kill some
+    // sends are in flight (committed or not) and the rest were never made.
+    let next = 0;
+    let killed = false;
+    const sender = async () => {
+      while (!killed && next < nos.length) {
+        const no = nos[next++];
+        await client.sendMessage(request(channel, no)).then(
+          (r: Sent) => void acked.set(no, r),
+          () => (killed = true),
+        );
+      }
+    };
+    const senders = Array.from({ length: SENDERS }, sender);
     await eventually(async () => acked.size >= 15, 'some sends acknowledged', 60_000, 5);
     await first.kill();
-    await Promise.all(inFlight);
+    await Promise.all(senders);
     client.close();
     expect(acked.size).toBeLessThan(nos.length); // the kill really cut the burst
     const afterCrash = await storedSeqs(channel);
@@ -101,12 +113,12 @@ describe('a fanout process killed while sends are in flight', () => {
       for (const no of nos) results.set(no, await retry.sendMessage(request(channel, no)));
       retry.close();
       for (const [no, original] of acked) expect(results.get(no)).toEqual(original);
-      expect(new Set([...results.values()].map((r) => r.messageId)).size).toBe(60);
-      expect(await storedSeqs(channel)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect(new Set([...results.values()].map((r) => r.messageId)).size).toBe(BURST);
+      expect(await storedSeqs(channel)).toEqual(Array.from({ length: BURST }, (_, i) => i + 1));
 
       // Every stored message's event is on Kafka; a record republished after the crash would carry
       // the same event id, so there is exactly one distinct event per message.
-      await eventually(async () => new Set(watcher.records.filter((r) => r.key === keyOf(channel)).map((r) => seqOf(r.value))).size === 60, '60 events', 60_000);
+      await eventually(async () => new Set(watcher.records.filter((r) => r.key === keyOf(channel)).map((r) => seqOf(r.value))).size === BURST, `${BURST} events`, 60_000);
       const events = watcher.records.filter((r) => r.key === keyOf(channel)).map((r) => JSON.parse(r.value!));
       const idsBySeq = new Map<number, Set<string>>();
       for (const e of events) idsBySeq.set(e.data.message.messageSeq, (idsBySeq.get(e.data.message.messageSeq) ?? new Set()).add(e.id));

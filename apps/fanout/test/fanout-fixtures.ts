@@ -1,6 +1,6 @@
 import { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { TOPICS } from '@im/contracts';
-import { eventually, GrpcTestClient, grpcClient, ServiceProcess, testProducer, uniqueId } from '@im/testing';
+import { ensureTestTopics, eventually, GrpcTestClient, grpcClient, ServiceProcess, testProducer, uniqueId } from '@im/testing';
 import { Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 
@@ -27,6 +27,7 @@ export class Membership {
   constructor(private readonly producer: Producer) {}
 
   static async connect(): Promise<Membership> {
+    await ensureTestTopics([TOPICS.subscriptionsEvents]);
     return new Membership(await testProducer());
   }
 

@@ -1,5 +1,5 @@
-import { createKafka, fetchTopicOffsetsSettled, parseBrokers } from '@im/kafka';
-import { Consumer, Kafka, Producer } from 'kafkajs';
+import { createKafka, ensureTopics, fetchTopicOffsetsSettled, parseBrokers, topicSpec } from '@im/kafka';
+import { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { eventually, testEnv, uniqueId } from './env';
 
 export interface SeenRecord {
@@ -11,8 +11,26 @@ export interface SeenRecord {
   headers: Record<string, string>;
 }
 
+/** KAFKA_TOPIC_PARTITIONS' default, which the services under test run with. */
+const SERVICE_DEFAULT_PARTITIONS = 6;
+
 export function testKafka(): Kafka {
   return createKafka({ brokers: parseBrokers(testEnv().kafkaBrokers), clientId: uniqueId('test') });
+}
+
+/**
+ * Creates the topics a test watches or produces to that no service has created yet (a suite run on
+ * its own, on a fresh broker), as the services would create them: no test depends on which suite
+ * happened to run first.
+ */
+export async function ensureTestTopics(topics: string[], admin?: Admin): Promise<void> {
+  const own = admin ? undefined : testKafka().admin();
+  if (own) await own.connect();
+  try {
+    await ensureTopics((admin ?? own)!, topics.map((t) => topicSpec(t, SERVICE_DEFAULT_PARTITIONS, 1)));
+  } finally {
+    await own?.disconnect();
+  }
 }
 
 /**
@@ -28,6 +46,7 @@ export class TopicWatcher {
   async start(topics: string[]): Promise<this> {
     const admin = this.kafka.admin();
     await admin.connect();
+    await ensureTestTopics(topics, admin);
     const starts = await Promise.all(topics.map(async (topic) => ({ topic, offsets: await fetchTopicOffsetsSettled(admin, topic) })));
     await admin.disconnect();
     const consumer = this.kafka.consumer({ groupId: uniqueId('watch'), sessionTimeout: 6000, heartbeatInterval: 500 });

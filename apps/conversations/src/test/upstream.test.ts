@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TOPICS } from '@im/contracts';
-import { testKafka } from '@im/testing';
+import { ensureTestTopics, testKafka } from '@im/testing';
 import { Producer } from 'kafkajs';
 
 /**
@@ -26,6 +26,7 @@ export class Upstream {
   private constructor(private readonly producer: Producer) {}
 
   static async connect(): Promise<Upstream> {
+    await ensureTestTopics([TOPICS.subscriptionsEvents, TOPICS.fanoutEvents]);
     const producer = testKafka().producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     return new Upstream(producer);
