@@ -5,11 +5,11 @@ import { ConversationsConfig, CONVERSATIONS_SERVICE } from './config/conversatio
 import { ConversationCommands } from './conversations/conversation-commands';
 import { ConversationCommandsKafkaConsumer } from './conversations/conversation-commands.kafka-consumer';
 import { ConversationsGrpcController } from './conversations/conversations.grpc-controller';
-import { ConversationsProjection } from './conversations/conversations.projection';
+import { CONVERSATIONS_INPUT_TOPICS, ConversationsProjection } from './conversations/conversations.projection';
 import { SyncConversations } from './conversations/sync-conversations';
 import { CONVERSATIONS_MIGRATIONS } from './migrations';
 
-/** The conversations service: each uid's conversation list, read-diffused from the message and membership topics. */
+/** The conversations service: each uid's conversation list, read-diffused from the message, membership and channel topics. */
 @Module({})
 export class ConversationsAppModule {
   static forRoot(config: ConversationsConfig): DynamicModule {
@@ -23,11 +23,9 @@ export class ConversationsAppModule {
           topics: [
             TOPICS.conversationsCommands,
             dlqTopicOf(TOPICS.conversationsCommands),
-            TOPICS.subscriptionsEvents,
-            TOPICS.fanoutEvents,
+            ...CONVERSATIONS_INPUT_TOPICS,
             // Malformed upstream events are dead-lettered by the projection.
-            dlqTopicOf(TOPICS.subscriptionsEvents),
-            dlqTopicOf(TOPICS.fanoutEvents),
+            ...CONVERSATIONS_INPUT_TOPICS.map(dlqTopicOf),
           ],
         }),
       ],

@@ -114,6 +114,33 @@ describe('conversations service on real Kafka and Postgres (upstream events prod
     expect(find(await sync(alice, { msgCount: 5 }), g)).toMatchObject({ state: ACTIVE, unread: 1, lastMsgSeq: 5, recents: [{ messageSeq: 5 }] });
   });
 
+  it("a deleted channel leaves every member's sync at once, as a LEFT tombstone, and comes back if created again", async () => {
+    const [alice, bob, carol, g] = [uniqueId('alice'), uniqueId('bob'), uniqueId('carol'), uniqueId('g')];
+    await upstream.send([upstream.channel('channel.created', g, 1), upstream.membership('subscribers.added', g, [alice, bob, carol])]);
+    await upstream.send([upstream.membership('subscribers.removed', g, [carol]), upstream.message(g, bob), upstream.message(g, alice)]);
+    const before = await sync(alice);
+    expect(find(before, g)).toMatchObject({ state: ACTIVE });
+    const carolBefore = await sync(carol);
+
+    await upstream.send([upstream.channel('channel.deleted', g, 2)]);
+    for (const uid of [alice, bob]) expect(find(await sync(uid), g)).toBeUndefined();
+    const tombstone = find(await sync(alice, { sinceVersion: before.version }), g);
+    expect(tombstone).toMatchObject({ state: LEFT, lastMsgSeq: 2 });
+    // Carol had left before: the deletion is no change of hers.
+    expect((await sync(carol, { sinceVersion: carolBefore.version })).conversations).toEqual([]);
+
+    // Redelivered, and a message stamped before the deletion arriving late: nothing moves.
+    const settled = await sync(alice, { sinceVersion: before.version });
+    await upstream.send([upstream.channel('channel.deleted', g, 2), upstream.message(g, bob)]);
+    expect(find(await sync(alice), g)).toBeUndefined();
+    expect(find(await sync(alice, { sinceVersion: settled.version }), g)).toMatchObject({ state: LEFT, lastMsgSeq: 3 });
+
+    // Created again: the members it kept see it again.
+    await upstream.send([upstream.channel('channel.created', g, 3)]);
+    expect(find(await sync(alice), g)).toMatchObject({ state: ACTIVE, lastMsgSeq: 3, unread: 1 });
+    expect(find(await sync(bob), g)).toMatchObject({ state: ACTIVE, lastMsgSeq: 3 });
+  });
+
   it('G4: a deleted person conversation reappears when the peer writes, counting only new messages; the peer is untouched', async () => {
     const [alice, bob] = [uniqueId('alice'), uniqueId('bob')];
     await upstream.send([upstream.personMessage(bob, alice), upstream.personMessage(bob, alice), upstream.personMessage(alice, bob)]);

@@ -1,6 +1,5 @@
-import { TOPICS } from '@im/contracts';
 import { defineProjections } from '@im/service-kit';
-import { CONVERSATIONS_PROJECTION_GROUP } from './conversations/conversations.projection';
+import { CONVERSATIONS_INPUT_TOPICS, CONVERSATIONS_PROJECTION_GROUP } from './conversations/conversations.projection';
 import { PROJECTION_TABLES } from './rebuild/rebuild-read-model';
 
 /**
@@ -11,8 +10,8 @@ export const PROJECTIONS = defineProjections([
   {
     service: 'conversations',
     groupId: CONVERSATIONS_PROJECTION_GROUP,
-    topics: [TOPICS.subscriptionsEvents, TOPICS.fanoutEvents],
+    topics: [...CONVERSATIONS_INPUT_TOPICS],
     tables: [...PROJECTION_TABLES],
-    description: 'membership intervals, channel heads and recent messages behind SyncConversations',
+    description: 'membership intervals, channel heads and states, and recent messages behind SyncConversations',
   },
 ]);

@@ -41,8 +41,8 @@ describe('rebuilding the conversations read model from offset 0', () => {
   it('yields identical projections and conversation lists after a replay, keeping deletes and reads', async () => {
     service = await ServiceProcess.start('conversations');
     let client: GrpcTestClient = grpcClient('ConversationService', service.grpcAddress);
-    const [a, b, c, g] = [uniqueId('a'), uniqueId('b'), uniqueId('c'), uniqueId('g')];
-    const channels = [g, personId(a, b), personId(a, c)];
+    const [a, b, c, g, gone] = [uniqueId('a'), uniqueId('b'), uniqueId('c'), uniqueId('g'), uniqueId('gone')];
+    const channels = [g, gone, personId(a, b), personId(a, c)];
     const records = [
       upstream.membership('subscribers.added', g, [a, b, c]),
       upstream.message(g, a),
@@ -55,6 +55,9 @@ describe('rebuilding the conversations read model from offset 0', () => {
       upstream.personMessage(a, b),
       upstream.personMessage(b, a),
       upstream.personMessage(c, a),
+      upstream.membership('subscribers.added', gone, [a, b]),
+      upstream.message(gone, b),
+      upstream.channel('channel.deleted', gone, 2),
     ];
     await upstream.send(records);
     await upstream.send(records); // redelivered: changes nothing, before or after the rebuild
@@ -73,6 +76,7 @@ describe('rebuilding the conversations read model from offset 0', () => {
         [channels],
       ),
       cursors: await db.rows('SELECT * FROM conversations.cursors WHERE channel_id = ANY($1) ORDER BY uid, channel_id', [channels]),
+      states: await db.rows('SELECT channel_type, channel_id, channel_version, deleted FROM conversations.channel_states WHERE channel_id = ANY($1)', [channels]),
     });
     const lists = async (): Promise<unknown[]> =>
       Promise.all(
@@ -88,7 +92,8 @@ describe('rebuilding the conversations read model from offset 0', () => {
 
     const listsBefore = await lists();
     const before = await dump();
-    expect(before.members.length).toBe(3 + 2 + 2);
+    expect(before.members.length).toBe(3 + 2 + 2 + 2);
+    expect(before.states).toEqual([{ channel_type: 2, channel_id: gone, channel_version: '2', deleted: true }]);
     expect(before.cursors.length).toBe(2);
 
     await expect(rebuildReadModel(dataSource, admin)).rejects.toThrow(/still running/);
@@ -97,7 +102,7 @@ describe('rebuilding the conversations read model from offset 0', () => {
     client.close();
     await rebuildReadModel(dataSource, admin);
     const cleared = await dump();
-    expect([cleared.messages, cleared.heads, cleared.members]).toEqual([[], [], []]);
+    expect([cleared.messages, cleared.heads, cleared.members, cleared.states]).toEqual([[], [], [], []]);
     expect(cleared.cursors).toEqual(before.cursors);
 
     service = await ServiceProcess.start('conversations');

@@ -74,6 +74,23 @@ describe('the failures reported against WuKongIM cannot happen here', () => {
     }
   });
 
+  it("a deleted channel leaves its members' conversation sync as soon as DeleteChannel is acknowledged (50 times)", async () => {
+    for (let i = 0; i < 50; i++) {
+      const channel = newGroupRef();
+      const [a, b] = [uniqueId('a'), uniqueId('b')];
+      await api.channels.createChannel({ channel });
+      await api.subscriptions.addSubscribers({ channel, uids: [a, b] });
+      await send(a, channel, 'before');
+      const before = await api.conversations.syncConversations({ uid: b, sinceVersion: 0, limit: 500 });
+      expect(before.conversations.map((c: Conv) => c.channel.channelId)).toContain(channel.channelId);
+
+      await api.channels.deleteChannel({ channel });
+      for (const uid of [a, b]) expect((await fullSync(uid)).map((c) => c.channel.channelId)).not.toContain(channel.channelId);
+      const changes = await api.conversations.syncConversations({ uid: b, sinceVersion: before.version, limit: 500 });
+      expect(changes.conversations.find((c: Conv) => c.channel.channelId === channel.channelId)).toMatchObject({ state: 'CONVERSATION_STATE_LEFT' });
+    }
+  });
+
   it('a channel attribute change reaches every subscriber, offline or online, exactly once', async () => {
     const channel = newGroupRef();
     const [offline, online] = [uniqueId('offline'), uniqueId('online')];

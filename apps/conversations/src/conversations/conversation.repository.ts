@@ -61,16 +61,21 @@ export interface StoredMessageRow {
 /** Whether the uid receives the head's message: the head counts as a change for it only then. */
 const HEAD_RECEIVED = 'h.membership_version >= m.join_version AND (m.left_version IS NULL OR h.membership_version < m.left_version)';
 
+/** A channel deleted or created again while the uid is a member: a change of its conversation. */
+const CHANNEL_CHANGED = 's.changed_version IS NOT NULL AND m.left_version IS NULL';
+
 /** Each conversation of a uid with its version, before the (costlier) floors are resolved. */
 const VERSIONED = `
   SELECT m.uid, m.channel_type, m.channel_id, m.join_version, m.left_version, m.own_last_sent_seq,
          COALESCE(c.read_seq, 0) AS read_seq, COALESCE(c.delete_floor_seq, 0) AS delete_floor_seq,
-         h.last_seq AS head_seq,
-         GREATEST(m.version, COALESCE(c.version, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.version ELSE 0 END) AS version,
+         h.last_seq AS head_seq, COALESCE(s.deleted, false) AS channel_deleted,
+         GREATEST(m.version, COALESCE(c.version, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.version ELSE 0 END,
+                  CASE WHEN ${CHANNEL_CHANGED} THEN s.changed_version ELSE 0 END) AS version,
          GREATEST(m.updated_at_ms, COALESCE(c.updated_at_ms, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.last_sent_at_ms ELSE 0 END) AS updated_at_ms
     FROM ${S}.members m
     LEFT JOIN ${S}.cursors c ON c.uid = m.uid AND c.channel_type = m.channel_type AND c.channel_id = m.channel_id
     LEFT JOIN ${S}.channel_heads h ON h.channel_type = m.channel_type AND h.channel_id = m.channel_id
+    LEFT JOIN ${S}.channel_states s ON s.channel_type = m.channel_type AND s.channel_id = m.channel_id
    WHERE m.uid = $1 AND m.join_version IS NOT NULL`;
 
 /** The highest seq stamped below a membership version (seqs and versions grow together, so one index probe). */
@@ -95,6 +100,7 @@ interface RawRow {
   updated_at_ms: string;
   join_floor: string;
   ceiling: string;
+  channel_deleted: boolean;
 }
 
 const num = (v: string | number | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
@@ -108,6 +114,7 @@ const toRow = (r: RawRow): ConversationRow => ({
   readSeq: num(r.read_seq),
   deleteFloor: num(r.delete_floor_seq),
   ownLastSentSeq: num(r.own_last_sent_seq),
+  channelDeleted: r.channel_deleted,
   version: num(r.version),
   updatedAtMs: num(r.updated_at_ms),
 });
@@ -254,6 +261,27 @@ export class ConversationRepository {
         changed.map((c) => c.next.appliedVersion),
         changed.map((_, i) => first + i),
       ],
+    );
+  }
+
+  /**
+   * channel.deleted, or channel.created after a deletion: one row for the channel, a change of
+   * every member's conversation at once. Applied once per channel version (redelivery, replay).
+   */
+  async applyChannelState(em: EntityManager, versions: VersionAllocator, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
+    const [row]: { deleted: boolean; channel_version: string }[] = await em.query(
+      `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
+      [channel.channelType, channel.channelId],
+    );
+    if (row && Number(row.channel_version) >= channelVersion) return;
+    // A creation matters only after a deletion: a channel never deleted needs no row.
+    if (!deleted && !row?.deleted) return;
+    await em.query(
+      `INSERT INTO ${S}.channel_states (channel_type, channel_id, channel_version, deleted, changed_version) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (channel_type, channel_id) DO UPDATE
+         SET channel_version = excluded.channel_version, deleted = excluded.deleted, changed_version = excluded.changed_version
+       WHERE channel_states.channel_version < excluded.channel_version`,
+      [channel.channelType, channel.channelId, channelVersion, deleted, await versions.next()],
     );
   }
 

@@ -1,4 +1,14 @@
-import { MessageStoredEvent, StoredMessageData, SubscribersAddedEvent, SubscribersChangedData, SubscribersRemovedEvent, TOPICS } from '@im/contracts';
+import {
+  ChannelCreatedEvent,
+  ChannelDeletedEvent,
+  ChannelEventData,
+  MessageStoredEvent,
+  StoredMessageData,
+  SubscribersAddedEvent,
+  SubscribersChangedData,
+  SubscribersRemovedEvent,
+  TOPICS,
+} from '@im/contracts';
 import { ProjectedEvent, ProjectionFactory, ProjectionHost } from '@im/service-kit';
 import { DomainError, validateChannelRef, validateUid } from '@im/shared-domain';
 import { Injectable, Logger } from '@nestjs/common';
@@ -7,13 +17,14 @@ import { ConversationRepository, VersionAllocator } from './conversation.reposit
 
 /** The consumer group of the read model; a rebuild deletes it so the next start reads from offset 0. */
 export const CONVERSATIONS_PROJECTION_GROUP = 'conversations.read-model';
-export const CONVERSATIONS_INPUT_TOPICS = [TOPICS.subscriptionsEvents, TOPICS.fanoutEvents];
+export const CONVERSATIONS_INPUT_TOPICS = [TOPICS.subscriptionsEvents, TOPICS.fanoutEvents, TOPICS.channelsEvents];
 
 /**
- * The conversations read model, fed by membership changes and stored messages. The two topics are
- * not ordered relative to each other; the model converges whatever the interleaving because
- * membership is kept as version intervals and message recipients are resolved from the version
- * stamped on each message, at read time. cmd.stored events are not ours and are skipped.
+ * The conversations read model, fed by membership changes, stored messages and channel deletions.
+ * The topics are not ordered relative to each other; the model converges whatever the
+ * interleaving because membership is kept as version intervals, message recipients are resolved
+ * from the version stamped on each message at read time, and a channel's deletion is a flag
+ * applied at read time too. cmd.stored and channel.updated events are not ours and are skipped.
  */
 @Injectable()
 export class ConversationsProjection extends ProjectionHost {
@@ -25,7 +36,7 @@ export class ConversationsProjection extends ProjectionHost {
     this.host(factory, {
       groupId: CONVERSATIONS_PROJECTION_GROUP,
       topics: CONVERSATIONS_INPUT_TOPICS,
-      types: [SubscribersAddedEvent, SubscribersRemovedEvent, MessageStoredEvent],
+      types: [SubscribersAddedEvent, SubscribersRemovedEvent, MessageStoredEvent, ChannelCreatedEvent, ChannelDeletedEvent],
       apply: (em, events) => this.apply(em, events),
     });
   }
@@ -42,6 +53,9 @@ export class ConversationsProjection extends ProjectionHost {
           validateChannelRef(message.channel);
           validateUid(message.fromUid, 'from_uid');
           messages.push(message);
+        } else if (envelope.type === ChannelCreatedEvent.type || envelope.type === ChannelDeletedEvent.type) {
+          const data = envelope.data as ChannelEventData;
+          await this.repository.applyChannelState(em, versions, validateChannelRef(data.channel), data.version, envelope.type === ChannelDeletedEvent.type);
         } else {
           const data = envelope.data as SubscribersChangedData;
           const channel = validateChannelRef(data.channel);
@@ -55,7 +69,7 @@ export class ConversationsProjection extends ProjectionHost {
         this.logger.warn({ topic, offset, type: envelope.type, reason: error.reason }, `event skipped: ${error.message}`);
       }
     }
-    // A partition holds one topic, so a batch is all messages or all membership changes.
+    // A partition holds one topic, so a batch is all messages or none.
     await this.repository.applyMessages(em, versions, messages);
     await versions.finish();
   }

@@ -8,7 +8,7 @@ import { CONVERSATIONS_PROJECTION_GROUP } from '../conversations/conversations.p
 import { CONVERSATIONS_MIGRATIONS } from '../migrations';
 
 /** The tables derived from upstream topics; cursors (the uids' own actions) and the version counter stay. */
-export const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'members'] as const;
+export const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'members'] as const;
 
 /**
  * Rebuilds the conversations read model from offset 0 of its input topics. Run it with every

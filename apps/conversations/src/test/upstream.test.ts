@@ -59,6 +59,14 @@ export class Upstream {
     return { topic: TOPICS.subscriptionsEvents, key, value: envelope(type, key, data) };
   }
 
+  /** channel.created / channel.deleted of a group channel, with the channel's own version. */
+  channel(type: 'channel.created' | 'channel.deleted', channelId: string, version: number): Record_ {
+    const key = `2:${channelId}`;
+    const attributes = { name: '', avatar: '', ban: false, sendBan: false, disband: false, large: false, extra: {} };
+    const data = { channel: { channelId, channelType: 2 }, attributes, version };
+    return { topic: TOPICS.channelsEvents, key, value: envelope(type, key, data) };
+  }
+
   /** A cmd.stored event: shares the fanout topic, and the conversations service must skip it. */
   cmd(uid: string, channelId: string): Record_ {
     const key = `2:${channelId}`;

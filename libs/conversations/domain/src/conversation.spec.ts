@@ -22,6 +22,7 @@ const member = (over: Partial<ConversationInputs> = {}): ConversationInputs => (
   readSeq: 0,
   deleteFloor: 0,
   ownLastSentSeq: 0,
+  channelDeleted: false,
   ...over,
 });
 
@@ -76,6 +77,14 @@ describe('conversation view (unread, state)', () => {
   it('shows nothing for a member that has received no message', () => {
     expect(conversationView(member({ joinFloor: 7, ceiling: 7 })).state).toBeNull();
     expect(conversationView({ ...member(), joinVersion: null, ceiling: 5 }).state).toBeNull();
+  });
+
+  it('is LEFT once the channel is deleted, for a member who never left', () => {
+    expect(conversationView(member({ ceiling: 6, readSeq: 5, channelDeleted: true }))).toMatchObject({ state: 'LEFT', lastMsgSeq: 6, unread: 1 });
+  });
+
+  it('stays DELETED when the user had deleted it before the channel was', () => {
+    expect(conversationView(member({ ceiling: 6, deleteFloor: 6, channelDeleted: true }))).toMatchObject({ state: 'DELETED' });
   });
 
   it('is LEFT once the interval is closed, whatever arrived (in flight) after the leave', () => {

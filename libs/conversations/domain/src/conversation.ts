@@ -62,6 +62,8 @@ export interface ConversationInputs {
   readSeq: number;
   deleteFloor: number;
   ownLastSentSeq: number;
+  /** The channel itself is deleted: every member's conversation leaves, as if unsubscribed. */
+  channelDeleted: boolean;
 }
 
 export interface ConversationView {
@@ -77,7 +79,8 @@ export interface ConversationView {
 /**
  * The uid's view of a conversation, computed at read time (read diffusion): unread is
  * max(0, last − max(read, own last sent, join floor, delete floor)); a delete hides everything up
- * to its floor until a newer message arrives; a closed interval is LEFT whatever arrives later.
+ * to its floor until a newer message arrives; a closed interval, or a deleted channel, is LEFT
+ * whatever arrives later.
  */
 export function conversationView(c: ConversationInputs): ConversationView {
   if (c.joinVersion === null) return { state: null, lastMsgSeq: 0, readSeq: 0, unread: 0, visibleFrom: 0 };
@@ -88,7 +91,7 @@ export function conversationView(c: ConversationInputs): ConversationView {
   const visibleFrom = Math.max(c.joinFloor, c.deleteFloor);
   const base = { lastMsgSeq: last, readSeq, unread, visibleFrom };
   if (c.deleteFloor > 0 && c.deleteFloor >= last) return { ...base, unread: 0, state: 'DELETED' };
-  if (c.leftVersion !== null) return { ...base, state: 'LEFT' };
+  if (c.leftVersion !== null || c.channelDeleted) return { ...base, state: 'LEFT' };
   if (last > c.joinFloor) return { ...base, state: 'ACTIVE' };
   return { ...base, state: null };
 }
