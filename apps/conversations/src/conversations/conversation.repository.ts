@@ -1,4 +1,4 @@
-import { applyMembershipEvent, ConversationInputs, Membership, MembershipEvent } from '@im/conversations-domain';
+import { applyMembershipEvent, channelStateChanges, ConversationInputs, Membership, MembershipEvent } from '@im/conversations-domain';
 import { StoredMessageData } from '@im/contracts';
 import { ChannelRef, isPersonChannel, personChannelMembers } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
@@ -266,16 +266,15 @@ export class ConversationRepository {
 
   /**
    * channel.deleted, or channel.created after a deletion: one row for the channel, a change of
-   * every member's conversation at once. Applied once per channel version (redelivery, replay).
+   * every member's conversation at once (see channelStateChanges).
    */
   async applyChannelState(em: EntityManager, versions: VersionAllocator, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
     const [row]: { deleted: boolean; channel_version: string }[] = await em.query(
       `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
       [channel.channelType, channel.channelId],
     );
-    if (row && Number(row.channel_version) >= channelVersion) return;
-    // A creation matters only after a deletion: a channel never deleted needs no row.
-    if (!deleted && !row?.deleted) return;
+    const current = row && { deleted: row.deleted, channelVersion: Number(row.channel_version) };
+    if (!channelStateChanges(current, { deleted, channelVersion })) return;
     await em.query(
       `INSERT INTO ${S}.channel_states (channel_type, channel_id, channel_version, deleted, changed_version) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (channel_type, channel_id) DO UPDATE

@@ -1,6 +1,7 @@
 import { DomainError } from '@im/shared-domain';
 import {
   applyMembershipEvent,
+  channelStateChanges,
   ConversationInputs,
   conversationVersion,
   conversationView,
@@ -98,6 +99,24 @@ describe('conversation view (unread, state)', () => {
 
   it('never reports a negative unread or a read position beyond the last message', () => {
     expect(conversationView(member({ ceiling: 3, readSeq: 9 }))).toMatchObject({ unread: 0, readSeq: 3 });
+  });
+});
+
+describe('channel state (deletion and re-creation)', () => {
+  it('given no state, a deletion is kept and a creation is not (a channel never deleted needs none)', () => {
+    expect(channelStateChanges(undefined, { deleted: true, channelVersion: 3 })).toBe(true);
+    expect(channelStateChanges(undefined, { deleted: false, channelVersion: 1 })).toBe(false);
+  });
+
+  it('given a deletion at v3, a creation at v4 is kept, and a redelivered or older event is not', () => {
+    const deleted = { deleted: true, channelVersion: 3 };
+    expect(channelStateChanges(deleted, { deleted: false, channelVersion: 4 })).toBe(true);
+    expect(channelStateChanges(deleted, { deleted: true, channelVersion: 3 })).toBe(false);
+    expect(channelStateChanges(deleted, { deleted: false, channelVersion: 2 })).toBe(false);
+  });
+
+  it('given a re-creation at v4, a later deletion is kept again', () => {
+    expect(channelStateChanges({ deleted: false, channelVersion: 4 }, { deleted: true, channelVersion: 5 })).toBe(true);
   });
 });
 

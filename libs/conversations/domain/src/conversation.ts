@@ -96,6 +96,22 @@ export function conversationView(c: ConversationInputs): ConversationView {
   return { ...base, state: null };
 }
 
+/** What the conversations service keeps of a channel's own life: whether it is deleted, as of which channel version. */
+export interface ChannelState {
+  deleted: boolean;
+  channelVersion: number;
+}
+
+/**
+ * Whether a channel.created / channel.deleted event changes the kept state: once per channel
+ * version (redelivery and replay change nothing), and a creation only after a deletion (a channel
+ * never deleted needs no state).
+ */
+export function channelStateChanges(current: ChannelState | undefined, event: ChannelState): boolean {
+  if (current && current.channelVersion >= event.channelVersion) return false;
+  return event.deleted || current?.deleted === true;
+}
+
 /** DeleteConversation: the new delete floor, or null when nothing changes (no conversation, already deleted). */
 export function decideDelete(c: ConversationInputs): number | null {
   const view = conversationView(c);
