@@ -66,6 +66,15 @@ export function startProducerSpans<R extends OutgoingRecord>(records: R[]): { re
   };
 }
 
+/** The semantic-convention attributes every Kafka "process" span carries. */
+const processAttributes = (where: { topic: string; partition: number; groupId: string }) => ({
+  'messaging.system': 'kafka',
+  'messaging.operation.type': 'process',
+  'messaging.destination.name': where.topic,
+  'messaging.destination.partition.id': String(where.partition),
+  'messaging.consumer.group.name': where.groupId,
+});
+
 /** Runs `fn` inside a CONSUMER span whose parent is the producing span named by the record's headers. */
 export async function withConsumerSpan<T>(
   where: { topic: string; partition: number; groupId: string },
@@ -79,11 +88,7 @@ export async function withConsumerSpan<T>(
     {
       kind: SpanKind.CONSUMER,
       attributes: {
-        'messaging.system': 'kafka',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': where.topic,
-        'messaging.destination.partition.id': String(where.partition),
-        'messaging.consumer.group.name': where.groupId,
+        ...processAttributes(where),
         'messaging.kafka.offset': Number(record.offset),
         ...(record.key ? { 'messaging.kafka.message.key': record.key } : {}),
       },
@@ -116,11 +121,7 @@ export async function withBatchConsumerSpan<T>(
       kind: SpanKind.CONSUMER,
       links,
       attributes: {
-        'messaging.system': 'kafka',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': where.topic,
-        'messaging.destination.partition.id': String(where.partition),
-        'messaging.consumer.group.name': where.groupId,
+        ...processAttributes(where),
         'messaging.batch.message_count': records.length,
       },
     },
