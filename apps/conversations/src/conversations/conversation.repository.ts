@@ -287,22 +287,29 @@ export class ConversationRepository {
   // ---------------------------------------------------------------- the uid's own cursors
 
   async moveDeleteFloor(em: EntityManager, uid: string, channel: ChannelRef, floor: number, version: number, nowMs: number): Promise<void> {
-    await em.query(
-      `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, delete_floor_seq, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
-         SET delete_floor_seq = excluded.delete_floor_seq, version = excluded.version, updated_at_ms = excluded.updated_at_ms
-       WHERE cursors.delete_floor_seq < excluded.delete_floor_seq`,
-      [uid, channel.channelType, channel.channelId, floor, version, nowMs],
-    );
+    await this.moveCursor(em, 'delete_floor_seq', uid, channel, floor, version, nowMs);
   }
 
   async moveReadSeq(em: EntityManager, uid: string, channel: ChannelRef, readSeq: number, version: number, nowMs: number): Promise<void> {
+    await this.moveCursor(em, 'read_seq', uid, channel, readSeq, version, nowMs);
+  }
+
+  /** Moves one of the uid's cursors forward only; a stale or repeated move changes nothing. */
+  private async moveCursor(
+    em: EntityManager,
+    column: 'read_seq' | 'delete_floor_seq',
+    uid: string,
+    channel: ChannelRef,
+    seq: number,
+    version: number,
+    nowMs: number,
+  ): Promise<void> {
     await em.query(
-      `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, read_seq, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, ${column}, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
-         SET read_seq = excluded.read_seq, version = excluded.version, updated_at_ms = excluded.updated_at_ms
-       WHERE cursors.read_seq < excluded.read_seq`,
-      [uid, channel.channelType, channel.channelId, readSeq, version, nowMs],
+         SET ${column} = excluded.${column}, version = excluded.version, updated_at_ms = excluded.updated_at_ms
+       WHERE cursors.${column} < excluded.${column}`,
+      [uid, channel.channelType, channel.channelId, seq, version, nowMs],
     );
   }
 
