@@ -174,7 +174,8 @@ ensure_storage() {
     rm -rf "$KAFKA_DATA"
   elif [ -d "$KAFKA_DATA" ] && [ -n "$(ls -A "$KAFKA_DATA")" ]; then
     info "storage in .cache/kafka/data has no meta.properties: wiping and formatting it again"
-    rm -rf "$KAFKA_DATA"
+    # An empty broker is a new cluster: a new id, so no checkpoint of the old one is ever trusted.
+    rm -rf "$KAFKA_DATA" "$KAFKA_CLUSTER_ID_FILE"
   fi
   mkdir -p "$KAFKA_DATA"
   kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_SERVER_PROPS" >/dev/null ||
@@ -290,7 +291,8 @@ provision_kafka() {
       rm -f "$KAFKA_PID_FILE"
       pid=""
     fi
-    rm -rf "$KAFKA_DATA"
+    # An empty broker is a new cluster: a new id, so no checkpoint of the old one is ever trusted.
+    rm -rf "$KAFKA_DATA" "$KAFKA_CLUSTER_ID_FILE"
   fi
   if [ -n "$pid" ]; then
     if [ -f "$KAFKA_SERVER_PROPS" ] && [ "$(cat "$KAFKA_SERVER_PROPS")" = "$desired" ]; then

@@ -1,4 +1,5 @@
 import { quoteIdent } from './data-source';
+import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * DDL of the tables every service's event store needs. Used from each service's first migration,
@@ -46,4 +47,23 @@ export function eventStoreDdl(schema: string): string[] {
 export function dropEventStoreDdl(schema: string): string[] {
   const s = quoteIdent(schema);
   return [`DROP TABLE ${s}.consumer_checkpoints`, `DROP TABLE ${s}.processed_commands`, `DROP TABLE ${s}.events`];
+}
+
+/**
+ * A migration that records, with every consumer checkpoint, the Kafka cluster it was taken on
+ * (NULL for checkpoints written before; they adopt the cluster they are next verified against).
+ */
+export function checkpointClusterMigration(schema: string, timestamp: number): new () => MigrationInterface {
+  const table = `${quoteIdent(schema)}.consumer_checkpoints`;
+  return class implements MigrationInterface {
+    name = `CheckpointCluster${timestamp}`;
+
+    async up(q: QueryRunner): Promise<void> {
+      await q.query(`ALTER TABLE ${table} ADD COLUMN cluster_id text NULL`);
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      await q.query(`ALTER TABLE ${table} DROP COLUMN cluster_id`);
+    }
+  };
 }

@@ -1,13 +1,15 @@
 import { DataOf, decodeEnvelope, Envelope, MessageType, Rejection } from '@im/contracts';
-import { BatchConsumer, ConsumedRecord, nextOffsetOf, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
+import { BatchConsumer, ConsumedBatch, ConsumedRecord, nextOffsetOf, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
 import { ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
 import { DomainError } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Kafka, Producer } from 'kafkajs';
 import { DataSource, EntityManager } from 'typeorm';
+import { ConsumerRegistry, supervisionOptions } from './consumer-supervision';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from './correlation';
 import { ServiceMetrics } from './metrics';
-import { DATA_SOURCE, KAFKA, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+import { CONFIG, DATA_SOURCE, KAFKA, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+import { BaseConfig } from './config';
 
 export interface CommandConsumerOptions<M extends MessageType<unknown>> {
   kafka: Kafka;
@@ -16,6 +18,9 @@ export interface CommandConsumerOptions<M extends MessageType<unknown>> {
   relay: OutboxRelay;
   metrics: ServiceMetrics;
   schema: string;
+  /** The service's name, for the admin command an operator is pointed to. */
+  service: string;
+  config: BaseConfig;
   groupId: string;
   topic: string;
   types: readonly M[];
@@ -55,6 +60,15 @@ export class CommandConsumer<M extends MessageType<unknown>> {
       groupId: opts.groupId,
       // The database checkpoint, not Kafka's committed offset, says where this group really is.
       storedPosition: (topic, partition) => this.checkpoints.position(opts.dataSource, topic, partition),
+      // Commands are applied once by id, so a command consumer re-reads this cluster's topic from the start.
+      ...supervisionOptions({
+        groupId: opts.groupId,
+        checkpoints: this.checkpoints,
+        dataSource: opts.dataSource,
+        metrics: opts.metrics,
+        config: opts.config,
+        fix: `forget its positions with \`npm run admin -- checkpoints reset ${opts.service} ${opts.groupId}\` (commands already applied are recognised by id), or point DATABASE_URL / KAFKA_BROKERS at the pair that belong together`,
+      }),
       topics: [opts.topic],
       partitionConcurrency: opts.partitionConcurrency,
       handle: async (batch) => {
@@ -62,7 +76,7 @@ export class CommandConsumer<M extends MessageType<unknown>> {
         for (const record of batch.records) {
           // Each command is its own unit of work: its correlation id and trace reach the events it causes and the logs.
           await withConsumerSpan({ ...batch, groupId: opts.groupId }, record, () =>
-            withCorrelation(correlationIdFrom(record.headers[CORRELATION_HEADER]), () => this.applyOne(batch.topic, batch.partition, record), traceHeadersOf()),
+            withCorrelation(correlationIdFrom(record.headers[CORRELATION_HEADER]), () => this.applyOne(batch, record), traceHeadersOf()),
           );
         }
         await this.opts.relay.flush();
@@ -84,8 +98,13 @@ export class CommandConsumer<M extends MessageType<unknown>> {
     return this.consumer.stop();
   }
 
-  private async applyOne(topic: string, partition: number, record: ConsumedRecord): Promise<void> {
-    const single = { topic, partition, records: [record] };
+  health() {
+    return this.consumer.health();
+  }
+
+  private async applyOne(batch: ConsumedBatch, record: ConsumedRecord): Promise<void> {
+    const { topic, partition } = batch;
+    const single = { topic, partition, clusterId: batch.clusterId, records: [record] };
     const decoded = decodeEnvelope(record.value, this.opts.types, record.key);
     let rejection: Rejection | undefined = decoded.ok ? undefined : decoded.rejection;
     if (decoded.ok) {
@@ -123,11 +142,13 @@ export class CommandConsumerFactory {
     @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
     @Inject(SERVICE_INFO) private readonly service: ServiceInfo,
+    @Inject(CONFIG) private readonly config: BaseConfig,
     private readonly metrics: ServiceMetrics,
+    private readonly consumers: ConsumerRegistry,
   ) {}
 
   create<M extends MessageType<unknown>>(opts: HostedCommandConsumer<M>) {
-    return new CommandConsumer<M>({
+    const consumer = new CommandConsumer<M>({
       ...opts,
       kafka: this.kafka,
       producer: this.producer,
@@ -135,7 +156,11 @@ export class CommandConsumerFactory {
       relay: this.relay,
       metrics: this.metrics,
       schema: this.service.schema,
+      service: this.service.name,
+      config: this.config,
     });
+    this.consumers.register(consumer);
+    return consumer;
   }
 }
 

@@ -37,6 +37,12 @@ export const baseConfigSchema = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   MIGRATE_ON_START: bool,
   READ_BARRIER_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  /** Longest wait before a crashed consumer is started again (the wait doubles from 1 s up to this). */
+  CONSUMER_RESTART_MAX_BACKOFF_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /** How often a consumer halted by a checkpoint from another cluster checks whether it was fixed. */
+  CONSUMER_HALT_RETRY_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /** A partition whose batch keeps failing for this long makes the instance unready (and is reported). */
+  CONSUMER_STALL_AFTER_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(20_000),
   /** PEM file of the CA that signed the brokers' certificates (implies KAFKA_SSL); default: the system CAs. */
   KAFKA_SSL_CA_FILE: z.string().optional(),

@@ -2,6 +2,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { DomainError, ErrorKind } from '@im/shared-domain';
 import { BarrierTimeoutError } from '@im/kafka';
 import { RpcException } from '@nestjs/microservices';
+import { ProjectionHaltedError } from './consumer-supervision';
 
 const STATUS_OF: Record<ErrorKind, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -26,6 +27,7 @@ export function toRpcException(error: unknown): RpcException {
   if (error instanceof RpcException) return error;
   if (error instanceof DomainError) return grpcError(STATUS_OF[error.kind], error.reason, error.message);
   if (error instanceof BarrierTimeoutError) return grpcError(status.UNAVAILABLE, 'PROJECTION_BEHIND', `${error.message}; retry shortly`);
+  if (error instanceof ProjectionHaltedError) return grpcError(status.UNAVAILABLE, 'PROJECTION_HALTED', error.message);
   const e = error as { name?: string; message?: string };
   if (e?.name === 'KafkaJSError' || e?.name?.startsWith('KafkaJS')) {
     return grpcError(status.UNAVAILABLE, 'KAFKA_UNAVAILABLE', e.message ?? 'Kafka is unavailable');

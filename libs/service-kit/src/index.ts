@@ -15,3 +15,4 @@ export * from './grpc-access';
 export * from './tracing';
 export * from './kafka-connection';
 export * from './projection-registry';
+export * from './consumer-supervision';

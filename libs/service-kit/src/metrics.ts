@@ -13,6 +13,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_kafka_records_applied_total{group,topic}         counter   records applied by consumers
  *   im_kafka_dead_letters_total{topic,code}             counter   records dead-lettered, by source topic and reason code
  *   im_kafka_consumer_errors_total{group,topic}         counter   batch applications that failed and were retried
+ *   im_kafka_consumer_up{group}                         gauge     1 while the group's consumer consumes, 0 while it restarts, is halted or stalled
+ *   im_kafka_consumer_restarts_total{group,status}      counter   times a consumer was stopped and started again (restarting: crash; halted: checkpoint mismatch)
  *   im_outbox_published_total                           counter   events moved from the outbox to Kafka
  *   im_outbox_backlog                                   gauge     committed events not yet on Kafka (alert when it keeps growing)
  *   im_process_*, im_nodejs_*                           default   prom-client process metrics (CPU, memory, event loop lag, GC)
@@ -75,6 +77,20 @@ export class ServiceMetrics {
     name: 'im_kafka_consumer_errors_total',
     help: 'Batch applications that failed and were retried',
     labelNames: ['group', 'topic'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerUp = new Gauge({
+    name: 'im_kafka_consumer_up',
+    help: 'Whether a consumer group of this instance is consuming (1) or restarting, halted or stalled (0)',
+    labelNames: ['group'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerRestarts = new Counter({
+    name: 'im_kafka_consumer_restarts_total',
+    help: 'Times a consumer was stopped to be started again, by cause (restarting: it crashed; halted: its checkpoint does not belong to this cluster)',
+    labelNames: ['group', 'status'] as const,
     registers: [this.registry],
   });
 

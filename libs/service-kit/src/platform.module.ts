@@ -5,6 +5,7 @@ import { Admin, Kafka, Producer } from 'kafkajs';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource, MigrationInterface } from 'typeorm';
 import { CommandConsumerFactory } from './command-consumer';
+import { ConsumerRegistry } from './consumer-supervision';
 import { BaseConfig } from './config';
 import { currentCorrelationId } from './correlation';
 import { kafkaConnectionOf } from './kafka-connection';
@@ -99,6 +100,7 @@ export class PlatformModule {
         { provide: SERVICE_INFO, useValue: service },
         { provide: PlatformModuleOptionsHolder, useValue: Object.assign(new PlatformModuleOptionsHolder(), { topics: opts.topics }) },
         ServiceMetrics,
+        ConsumerRegistry,
         Readiness,
         {
           provide: DATA_SOURCE,
@@ -154,7 +156,7 @@ export class PlatformModule {
         CommandConsumerFactory,
         ProjectionFactory,
       ],
-      exports: [CONFIG, SERVICE_INFO, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, OUTBOX_RELAY, ServiceMetrics, Readiness, CommandConsumerFactory, ProjectionFactory],
+      exports: [CONFIG, SERVICE_INFO, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, OUTBOX_RELAY, ServiceMetrics, ConsumerRegistry, Readiness, CommandConsumerFactory, ProjectionFactory],
     };
   }
 }

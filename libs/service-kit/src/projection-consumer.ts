@@ -5,6 +5,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { Admin, Kafka, Producer } from 'kafkajs';
 import { DataSource, EntityManager } from 'typeorm';
 import { BaseConfig } from './config';
+import { ConsumerRegistry, ProjectionHaltedError, supervisionOptions } from './consumer-supervision';
 import { CORRELATION_HEADER, withCorrelation } from './correlation';
 import { ServiceMetrics } from './metrics';
 import { CONFIG, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
@@ -58,7 +59,7 @@ export class Projection {
 
   constructor(
     opts: ProjectionOptions,
-    deps: { kafka: Kafka; producer: Producer; dataSource: DataSource; metrics: ServiceMetrics; schema: string },
+    deps: { kafka: Kafka; producer: Producer; dataSource: DataSource; metrics: ServiceMetrics; schema: string; service: string; config: BaseConfig },
   ) {
     this.checkpoints = new ConsumerCheckpoints(deps.schema, opts.groupId);
     const handle = async (batch: ConsumedBatch) => {
@@ -89,6 +90,14 @@ export class Projection {
       groupId: opts.groupId,
       // The database checkpoint, not Kafka's committed offset, says where this group really is.
       storedPosition: (topic, partition) => this.checkpoints.position(deps.dataSource, topic, partition),
+      ...supervisionOptions({
+        groupId: opts.groupId,
+        checkpoints: this.checkpoints,
+        dataSource: deps.dataSource,
+        metrics: deps.metrics,
+        config: deps.config,
+        fix: `rebuild the projection from this cluster's topics with \`npm run admin -- rebuild ${deps.service} ${opts.groupId}\`, or point DATABASE_URL / KAFKA_BROKERS at the pair that belong together`,
+      }),
       topics: opts.topics,
       partitionConcurrency: opts.partitionConcurrency,
       maxBatchSize: opts.maxBatchSize,
@@ -108,6 +117,10 @@ export class Projection {
   stop(): Promise<void> {
     return this.consumer.stop();
   }
+
+  health() {
+    return this.consumer.health();
+  }
 }
 
 /** Builds projections and read barriers wired to this service's infrastructure. */
@@ -121,16 +134,21 @@ export class ProjectionFactory {
     @Inject(SERVICE_INFO) private readonly service: ServiceInfo,
     @Inject(CONFIG) private readonly config: BaseConfig,
     private readonly metrics: ServiceMetrics,
+    private readonly consumers: ConsumerRegistry,
   ) {}
 
   create(opts: ProjectionOptions): Projection {
-    return new Projection(opts, {
+    const projection = new Projection(opts, {
       kafka: this.kafka,
       producer: this.producer,
       dataSource: this.dataSource,
       metrics: this.metrics,
       schema: this.service.schema,
+      service: this.service.name,
+      config: this.config,
     });
+    this.consumers.register(projection);
+    return projection;
   }
 
   /** Read-your-writes over the topics a projection consumes (ADR 3). */
@@ -157,9 +175,15 @@ export abstract class ProjectionHost implements OnApplicationBootstrap, BeforeAp
     this.hosted = { projection, readBarrier: factory.barrier(projection, opts.topics) };
   }
 
-  /** Read-your-writes: resolves once everything on the input topics when called is applied (else PROJECTION_BEHIND). */
-  barrier(): Promise<void> {
-    return this.hostedProjection().readBarrier.wait();
+  /**
+   * Read-your-writes: resolves once everything on the input topics when called is applied (else
+   * PROJECTION_BEHIND). A halted projection fails at once: its positions cannot be trusted.
+   */
+  async barrier(): Promise<void> {
+    const { projection, readBarrier } = this.hostedProjection();
+    const health = projection.health();
+    if (health.status === 'halted') throw new ProjectionHaltedError(health);
+    return readBarrier.wait();
   }
 
   onApplicationBootstrap() {

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Admin } from 'kafkajs';
 import { DataSource } from 'typeorm';
+import { ConsumerRegistry, isConsuming } from './consumer-supervision';
 import { DATA_SOURCE, KAFKA_ADMIN } from './tokens';
 
 export interface ReadinessReport {
@@ -9,7 +10,9 @@ export interface ReadinessReport {
 }
 
 /**
- * Is this instance able to do its work: Postgres answers a query, Kafka answers a metadata request.
+ * Is this instance able to do its work: Postgres answers a query, Kafka answers a metadata request,
+ * and every consumer of the instance is consuming (not restarting after a crash, not halted by a
+ * checkpoint from another cluster, no partition stuck on a failing batch).
  * Shared by the HTTP readiness endpoint and the gRPC health service; cached briefly so frequent
  * probes do not hammer either dependency.
  */
@@ -21,6 +24,7 @@ export class Readiness {
   constructor(
     @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(KAFKA_ADMIN) private readonly admin: Admin,
+    private readonly consumers: ConsumerRegistry,
   ) {}
 
   /** From now on report not-ready, so load balancers stop sending work while we drain. */
@@ -36,7 +40,11 @@ export class Readiness {
       probe(() => this.dataSource.query('SELECT 1')),
       probe(() => this.admin.describeCluster()),
     ]);
-    const report = { ready: database.up && kafka.up, checks: { database, kafka } };
+    const checks: ReadinessReport['checks'] = { database, kafka };
+    for (const h of this.consumers.health()) {
+      checks[`consumer:${h.groupId}`] = isConsuming(h) ? { up: true } : { up: false, error: `${h.stalled ? 'stalled' : h.status}: ${h.problem ?? 'not consuming yet'}` };
+    }
+    const report = { ready: Object.values(checks).every((c) => c.up), checks };
     this.cached = { at: Date.now(), report };
     return report;
   }

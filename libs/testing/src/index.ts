@@ -5,3 +5,4 @@ export * from './kafka';
 export * from './database';
 export * from './kcat';
 export * from './admin-cli';
+export * from './second-broker';

@@ -5,9 +5,16 @@ import { testEnv } from './env';
  * Produces records with kcat, a Kafka client independent of this code base, so tests prove the
  * wire format rather than our own client talking to itself. Each record is `key<TAB>value`.
  */
-export function kcatProduce(topic: string, records: { key: string; value: string }[]): void {
+export function kcatProduce(
+  topic: string,
+  records: { key: string; value: string }[],
+  opts: { compression?: 'gzip' | 'snappy' | 'lz4' | 'zstd'; partition?: number } = {},
+): void {
   const input = records.map((r) => `${r.key}\t${r.value}`).join('\n') + '\n';
-  execFileSync('kcat', ['-b', testEnv().kafkaBrokers, '-P', '-t', topic, '-K', '\t', '-X', 'enable.idempotence=true'], { input, timeout: 30_000 });
+  const args = ['-b', testEnv().kafkaBrokers, '-P', '-t', topic, '-K', '\t', '-X', 'enable.idempotence=true'];
+  if (opts.compression) args.push('-z', opts.compression);
+  if (opts.partition !== undefined) args.push('-p', String(opts.partition));
+  execFileSync('kcat', args, { input, timeout: 30_000 });
 }
 
 export function hasKcat(): boolean {

@@ -1,5 +1,6 @@
 import { ConfigError, ProjectionRegistration } from '@im/service-kit';
 import { parseArgs } from 'node:util';
+import { resetCheckpoints } from './checkpoints';
 import { AdminContext } from './context';
 import { deadLetters, replayDeadLetters } from './dlq';
 import { consumerLag } from './lag';
@@ -25,6 +26,12 @@ const USAGE = `Usage: npm run admin -- <command> [options]
       first. Truncates the projection's registered tables, resets its position columns, deletes
       the group's checkpoints and resets its Kafka offsets to the earliest; then waits, with a
       progress bar, while the restarted service catches up (--no-wait to return at once).
+
+  checkpoints reset <service> <group> [--json]
+      Forgets the stored positions of a command consumer group (e.g. after the service was pointed
+      at another Kafka cluster and halted with "checkpoint ... does not belong to this Kafka
+      cluster"). The group then reads its topic from the start; commands applied before are
+      recognised by id. Projections are reset with rebuild instead.
 
 Connection settings come from the same variables as the services: DATABASE_URL, KAFKA_BROKERS,
 KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD.
@@ -93,6 +100,12 @@ async function run(argv: string[], registry: AdminRegistry): Promise<number> {
       const replayed = await replayDeadLetters(ctx, letters, { progress: interactive });
       if (values.json) process.stdout.write(`${JSON.stringify({ replayed })}\n`);
       else process.stdout.write(`replayed ${replayed} record(s)\n`);
+      return 0;
+    }
+    if (command === 'checkpoints' && sub === 'reset' && rest.length === 2) {
+      const deleted = await resetCheckpoints(ctx, registry.projections, rest[0], rest[1]);
+      if (values.json) process.stdout.write(`${JSON.stringify({ deleted })}\n`);
+      else process.stdout.write(`${rest[0]}/${rest[1]}: forgot ${deleted} checkpoint(s); the group reads its topics from the start\n`);
       return 0;
     }
     if (command === 'rebuild' && sub && rest.length === 1) {

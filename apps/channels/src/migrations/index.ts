@@ -1,3 +1,4 @@
 import { ChannelsInit1767225600000 } from './1767225600000-channels-init';
+import { ChannelsCheckpointCluster1767225600200 } from './1767225600200-channels-checkpoint-cluster';
 
-export const CHANNELS_MIGRATIONS = [ChannelsInit1767225600000];
+export const CHANNELS_MIGRATIONS = [ChannelsInit1767225600000, ChannelsCheckpointCluster1767225600200];

@@ -1,5 +1,6 @@
 import { ConversationsInit1767225600003 } from './1767225600003-conversations-init';
 import { ConversationsReadModel1767225600013 } from './1767225600013-conversations-read-model';
 import { ConversationsChannelStates1767225600014 } from './1767225600014-conversations-channel-states';
+import { ConversationsCheckpointCluster1767225600203 } from './1767225600203-conversations-checkpoint-cluster';
 
-export const CONVERSATIONS_MIGRATIONS = [ConversationsInit1767225600003, ConversationsReadModel1767225600013, ConversationsChannelStates1767225600014];
+export const CONVERSATIONS_MIGRATIONS = [ConversationsInit1767225600003, ConversationsReadModel1767225600013, ConversationsChannelStates1767225600014, ConversationsCheckpointCluster1767225600203];
