@@ -11,6 +11,7 @@ import { ChannelCommandsProjection } from './commands/channel-commands.projectio
 import { CommandStream } from './commands/command-stream';
 import { CommandsGrpcController } from './commands/commands.grpc-controller';
 import { MessageCommands } from './messages/message-commands';
+import { MessageSequencer } from './messages/message-sequencer';
 import { MessagesGrpcController } from './messages/messages.grpc-controller';
 import { FANOUT_MIGRATIONS } from './migrations';
 
@@ -40,6 +41,7 @@ export class FanoutAppModule {
       controllers: [MessagesGrpcController, DeliveriesGrpcController, CommandsGrpcController],
       providers: [
         FanoutInputsProjection,
+        MessageSequencer,
         MessageCommands,
         ChannelCommandsProjection,
         CommandStream,

@@ -8,6 +8,8 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
    * fallen behind and is ended (UNAVAILABLE / STREAM_BEHIND): bounds memory per gateway.
    */
   DELIVERY_STREAM_MAX_QUEUED: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+  /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
+  SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
 });
 export type FanoutConfig = ReturnType<typeof loadFanoutConfig>;
 export const loadFanoutConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(fanoutConfigSchema, env);

@@ -2,3 +2,4 @@ export * from './send';
 export * from './recipients';
 export * from './sync';
 export * from './commands';
+export * from './send-batch';

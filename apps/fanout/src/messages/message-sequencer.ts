@@ -1,0 +1,140 @@
+import { TOPICS } from '@im/contracts';
+import { SendOutcome, SendRequest, SentMessage, sequenceBatch, sendKey } from '@im/fanout-domain';
+import { ambientEventHeaders, crashPoint, EventStore, inTransaction, OutboxRelay } from '@im/persistence';
+import { CONFIG, DATA_SOURCE, OUTBOX_RELAY } from '@im/service-kit';
+import { channelKey, isPersonChannel } from '@im/shared-domain';
+import { Inject, Injectable } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager } from 'typeorm';
+import { FanoutConfig } from '../config/fanout.config';
+import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
+import { toStoredEventData } from './message.mapper';
+import { MessageRepository } from './message.repository';
+
+interface PendingSend {
+  request: SendRequest;
+  /** The request's correlation and trace headers, for the event its message causes. */
+  headers: Record<string, string>;
+  resolve: (sent: SentMessage) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit of sends (ADR 12). Sends that arrive while a batch is being committed wait for the
+ * next one; each batch is one read-barrier wait, one transaction (channel heads locked in a fixed
+ * order, set-based idempotency lookup, authorisation and sequencing by the pure `sequenceBatch`,
+ * messages and their events inserted with unnest), one publish, and then every caller is answered.
+ * Under load batches grow and the cost per message falls; a request's own refusal answers only it.
+ */
+@Injectable()
+export class MessageSequencer {
+  private readonly store = new EventStore('fanout');
+  private readonly messages = new MessageRepository();
+  private readonly queue: PendingSend[] = [];
+  private draining = false;
+  private readonly maxBatch: number;
+  /** Batches run outside any caller's async context: no request's correlation leaks into another's. */
+  private readonly scope = new AsyncResource('MessageSequencer');
+
+  constructor(
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
+    @Inject(CONFIG) config: Pick<FanoutConfig, 'SEND_BATCH_MAX'>,
+    private readonly inputs: FanoutInputsProjection,
+  ) {
+    this.maxBatch = config.SEND_BATCH_MAX;
+  }
+
+  /** Resolves once the message is stored and its `message.stored` event is on Kafka. */
+  submit(request: SendRequest): Promise<SentMessage> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, headers: { ...ambientEventHeaders() }, resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        this.scope.runInAsyncScope(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.commit(this.queue.splice(0, this.maxBatch));
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** One batch: nothing is answered before its transaction committed and its events are on Kafka. */
+  private async commit(batch: PendingSend[]): Promise<void> {
+    let outcomes: SendOutcome[];
+    try {
+      // Membership and channel state acknowledged before any of these sends began decide them (G2).
+      await this.inputs.barrier();
+      outcomes = await inTransaction(this.dataSource, (em) =>
+        this.storeIn(
+          em,
+          batch.map((p) => p.request),
+          batch.map((p) => p.headers),
+        ),
+      );
+      crashPoint('fanout:after-commit');
+      await this.relay.flush();
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    outcomes.forEach((outcome, i) => (outcome.kind === 'refused' ? batch[i].reject(outcome.error) : batch[i].resolve(sentOf(outcome))));
+  }
+
+  /**
+   * Decides and stores a batch of sends in the caller's transaction: the gRPC path's batches, and
+   * each `message.send` command of the Kafka consumer (a batch of one).
+   */
+  async storeIn(em: EntityManager, requests: readonly SendRequest[], headers: readonly Record<string, string>[] = []): Promise<SendOutcome[]> {
+    const channels = unique(requests.map((r) => r.channel), channelKey);
+    // Under the heads' locks a concurrent send of the same key has committed or not started, so
+    // one idempotency lookup after locking is exact.
+    const heads = await this.messages.lockHeads(em, channels);
+    const [stored, facts, members] = await Promise.all([
+      this.messages.findSent(em, unique(requests, sendKey)),
+      this.inputs.channels.findMany(em, channels),
+      this.inputs.membership.currentAmong(
+        em,
+        requests.filter((r) => !isPersonChannel(r.channel)).map((r) => ({ channel: r.channel, uid: r.fromUid })),
+      ),
+    ]);
+    const batch = sequenceBatch(requests, { heads, stored, facts, members }, randomUUID, new Date());
+    await this.messages.insertMany(em, batch.messages);
+    // stream version = seq: the events table's unique key also rules out a gap or a duplicate seq.
+    await this.store.append(
+      em,
+      batch.outcomes.flatMap((o, i) =>
+        o.kind !== 'stored'
+          ? []
+          : [
+              {
+                streamId: channelKey(o.message.channel),
+                version: o.message.messageSeq,
+                type: 'message.stored',
+                data: { message: toStoredEventData({ ...o.message, payload: Buffer.from(o.message.payload) }) },
+                topic: TOPICS.fanoutEvents,
+                key: channelKey(o.message.channel),
+                occurredAt: o.message.sentAt.toISOString(),
+                headers: headers[i],
+              },
+            ],
+      ),
+    );
+    return batch.outcomes;
+  }
+}
+
+const sentOf = (outcome: Exclude<SendOutcome, { kind: 'refused' }>): SentMessage => ({
+  messageId: outcome.message.messageId,
+  messageSeq: outcome.message.messageSeq,
+});
+
+function unique<T>(items: readonly T[], keyOf: (item: T) => string): T[] {
+  return [...new Map(items.map((i) => [keyOf(i), i])).values()];
+}
