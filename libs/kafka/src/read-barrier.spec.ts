@@ -47,4 +47,30 @@ describe('ReadBarrier', () => {
     expect(error).toBeInstanceOf(BarrierTimeoutError);
     expect(error.message).toContain('t:0@0/9');
   });
+
+  it('is woken by the projection applying, without waiting for a poll', async () => {
+    const { fake } = admin(() => '5');
+    const barrier = new ReadBarrier({ admin: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 3n]]), pollIntervalMs: 60_000 });
+    const waiting = barrier.wait();
+    await new Promise((r) => setTimeout(r, 20));
+    barrier.applied('t', 0, 5n);
+    await expect(waiting).resolves.toBeUndefined();
+  });
+
+  it('answers from positions it already knows, without reading the checkpoints again', async () => {
+    const { fake } = admin(() => '5');
+    let reads = 0;
+    const barrier = new ReadBarrier({
+      admin: fake,
+      topics: ['t'],
+      appliedPositions: async () => {
+        reads++;
+        return new Map([['t:0', 5n]]);
+      },
+    });
+    await barrier.wait();
+    await barrier.wait();
+    await barrier.wait();
+    expect(reads).toBe(1);
+  });
 });

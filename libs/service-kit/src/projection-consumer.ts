@@ -55,6 +55,7 @@ function inBatchContext<T>(batch: ConsumedBatch, fn: () => Promise<T>): Promise<
 export class Projection {
   private readonly logger = new Logger('projection');
   private readonly consumer: BatchConsumer;
+  private readonly appliedListeners: ((topic: string, partition: number, nextOffset: bigint) => void)[] = [];
   readonly checkpoints: ConsumerCheckpoints;
 
   constructor(
@@ -106,8 +107,17 @@ export class Projection {
         deps.metrics.consumerErrors.inc({ group: opts.groupId, topic: batch.topic });
         this.logger.warn({ err: error, group: opts.groupId, topic: batch.topic, partition: batch.partition, attempt }, 'projection batch failed; retrying');
       },
-      onApplied: (batch, lag) => deps.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, nextOffsetOf(batch), lag),
+      onApplied: (batch, lag) => {
+        const next = nextOffsetOf(batch);
+        deps.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, next, lag);
+        for (const listener of this.appliedListeners) listener(batch.topic, batch.partition, BigInt(next));
+      },
     });
+  }
+
+  /** Called after each applied slice has committed, with the partition's next offset (e.g. to wake read barriers). */
+  onApplied(listener: (topic: string, partition: number, nextOffset: bigint) => void): void {
+    this.appliedListeners.push(listener);
   }
 
   start(): Promise<void> {
@@ -153,12 +163,14 @@ export class ProjectionFactory {
 
   /** Read-your-writes over the topics a projection consumes (ADR 3). */
   barrier(projection: Projection, topics: string[]): ReadBarrier {
-    return new ReadBarrier({
+    const barrier = new ReadBarrier({
       admin: this.admin,
       topics,
       appliedPositions: () => projection.checkpoints.positions(this.dataSource, topics),
       timeoutMs: this.config.READ_BARRIER_TIMEOUT_MS,
     });
+    projection.onApplied((topic, partition, next) => barrier.applied(topic, partition, next));
+    return barrier;
   }
 }
 
