@@ -22,7 +22,7 @@ export class FanoutCommandsKafkaConsumer extends CommandConsumerHost {
       // Membership and channel state acknowledged before a command was produced decide its recipients.
       beforeBatch: () => inputs.barrier(),
       execute: async (em, envelope, type) => {
-        if (type === SendMessageCommand) return messages.sendCommandIn(em, envelope.data as DataOf<typeof SendMessageCommand>);
+        if (type === SendMessageCommand) return messages.sendCommand(envelope.data as DataOf<typeof SendMessageCommand>);
         if (type === SendCmdCommand) return commands.sendFromKafka(em, { ...envelope, data: envelope.data as DataOf<typeof SendCmdCommand> });
         throw new Error(`no handler for ${type.type}`); // every type of FANOUT_COMMANDS is handled above
       },

@@ -47,7 +47,8 @@ export const isUniqueViolation = (error: unknown, constraint?: string) => {
   return code === PG_UNIQUE_VIOLATION && (constraint === undefined || name === constraint);
 };
 
-const isRetryable = (error: unknown) => {
+/** A deadlock or serialization failure: the transaction may simply be run again. */
+export const isRetryable = (error: unknown) => {
   const e = error as { code?: string; driverError?: { code?: string } };
   const code = e?.code ?? e?.driverError?.code;
   return code === PG_SERIALIZATION_FAILURE || code === PG_DEADLOCK;

@@ -67,3 +67,35 @@ export function checkpointClusterMigration(schema: string, timestamp: number): n
     }
   };
 }
+
+/**
+ * A migration adding the markers of batches that their writer publishes itself, right after
+ * commit, instead of through the relay: one row per batch (not an update per event), deleted once
+ * the batch is on Kafka. A marker left by a writer that crashed in between is re-published, in
+ * stream order, by the next writer to the same streams or by the relay of any instance.
+ */
+export function outboxBatchesMigration(schema: string, timestamp: number): new () => MigrationInterface {
+  const table = `${quoteIdent(schema)}.outbox_batches`;
+  return class implements MigrationInterface {
+    name = `OutboxBatches${timestamp}`;
+
+    async up(q: QueryRunner): Promise<void> {
+      await q.query(`CREATE TABLE ${table} (
+        batch_id   uuid        PRIMARY KEY,
+        positions  bigint[]    NOT NULL,
+        stream_ids text[]      NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      await q.query(`DROP TABLE ${table}`);
+    }
+  };
+}
+
+/**
+ * The advisory lock a direct publisher holds on a stream from before its transaction until its
+ * events are on Kafka (SQL over a text expression), so each stream's events reach Kafka in order.
+ */
+export const streamLockKeySql = (streamIdSql: string) => `hashtextextended('outbox.stream:' || ${streamIdSql}, 0)`;

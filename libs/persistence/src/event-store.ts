@@ -25,24 +25,31 @@ export const isStreamConflict = (error: unknown) => isUniqueViolation(error, 'ev
 export class EventStore {
   private readonly table: string;
   private readonly processed: string;
+  private readonly batches: string;
 
   constructor(schema: string) {
     this.table = `${quoteIdent(schema)}.events`;
+    this.batches = `${quoteIdent(schema)}.outbox_batches`;
     this.processed = `${quoteIdent(schema)}.processed_commands`;
   }
 
   /**
    * Appends events in the caller's transaction. The unique (stream_id, version) key is the optimistic
    * concurrency check: a concurrent append of the same version fails with a stream conflict.
+   *
+   * With `publishedBy`, the writer publishes these events itself right after commit (see
+   * OutboxRelay.commitAndPublish): they are stored as published, under one batch marker that is
+   * re-published from if the writer never confirms.
    */
-  async append(em: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
+  async append(em: EntityManager, events: NewEvent[], opts: { publishedBy?: string } = {}): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
     // Explicit headers win over the ambient ones (correlation id and trace context of the request).
     const ambient = ambientEventHeaders();
     const rows = events.map((e) => ({ ...e, id: e.id ?? randomUUID(), headers: { ...ambient, ...e.headers } }));
     const result: { position: string; event_id: string }[] = await em.query(
-      `INSERT INTO ${this.table} (event_id, stream_id, version, type, data, topic, key, headers, occurred_at)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[])
+      `INSERT INTO ${this.table} (event_id, stream_id, version, type, data, topic, key, headers, occurred_at, published_at)
+       SELECT e.*, CASE WHEN $10::boolean THEN now() END
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[]) AS e
        RETURNING position, event_id`,
       [
         rows.map((r) => r.id),
@@ -54,8 +61,16 @@ export class EventStore {
         rows.map((r) => r.key),
         rows.map((r) => JSON.stringify(r.headers)),
         rows.map((r) => r.occurredAt),
+        opts.publishedBy !== undefined,
       ],
     );
+    if (opts.publishedBy !== undefined) {
+      await em.query(`INSERT INTO ${this.batches} (batch_id, positions, stream_ids) VALUES ($1, $2::bigint[], $3::text[])`, [
+        opts.publishedBy,
+        result.map((r) => r.position),
+        [...new Set(rows.map((r) => r.streamId))],
+      ]);
+    }
     const positions = new Map(result.map((r) => [r.event_id, r.position]));
     return rows.map((r) => ({ ...r, position: positions.get(r.id)! }));
   }

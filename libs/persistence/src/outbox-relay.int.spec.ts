@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ConsumerCheckpoints } from './checkpoints';
 import { createServiceDataSource, inTransaction } from './data-source';
 import { EventStore, NewEvent } from './event-store';
-import { eventStoreDdl } from './event-store.schema';
+import { checkpointClusterMigration, eventStoreDdl, outboxBatchesMigration } from './event-store.schema';
 import { OutboxRecord, OutboxRelay } from './outbox-relay';
 
 jest.setTimeout(60_000);
@@ -26,6 +27,9 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
     await ds.initialize();
     await ds.query(`CREATE SCHEMA "${schema}"`);
     for (const sql of eventStoreDdl(schema)) await ds.query(sql);
+    const runner = ds.createQueryRunner();
+    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2)]) await new migration().up(runner);
+    await runner.release();
     store = new EventStore(schema);
   });
 
@@ -96,6 +100,57 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
     const versions = published.filter((r) => r.key === 'ordered').map((r) => JSON.parse(r.value).data.n);
     expect(versions).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(await a.backlog()).toBe(0);
+  });
+
+  describe('writers that publish their own batches', () => {
+    const keysOf = (records: OutboxRecord[], stream: string) => records.filter((r) => r.key === stream).map((r) => JSON.parse(r.value).data.n);
+    const markers = async () => (await ds.query(`SELECT count(*)::int AS n FROM "${schema}".outbox_batches`))[0].n;
+
+    it('publish right after commit, in order per stream across concurrent writers, leaving no marker and nothing for the relay', async () => {
+      const published: OutboxRecord[] = [];
+      const publish = async (records: OutboxRecord[]) => {
+        await new Promise((r) => setTimeout(r, Math.random() * 4));
+        published.push(...records);
+      };
+      const writers = [new OutboxRelay(ds, publish, { schema }), new OutboxRelay(ds, publish, { schema })];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          writers[i % 2].commitAndPublish(['direct'], async (em, batchId) => {
+            const [row] = await em.query(`SELECT coalesce(max(version), 0)::int AS v FROM "${schema}".events WHERE stream_id = 'direct'`);
+            next = row.v + 1;
+            return { result: undefined, events: await store.append(em, [event('direct', next)], { publishedBy: batchId }) };
+          }),
+        ),
+      );
+      expect(keysOf(published, 'direct')).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(await markers()).toBe(0);
+      expect(await writers[0].backlog()).toBe(0);
+    });
+
+    it('publish first what a writer that died between commit and publish left on the same stream', async () => {
+      // The dead writer: committed under a marker, never published.
+      await inTransaction(ds, (em) => store.append(em, [event('orphaned', 1)], { publishedBy: randomUUID() }));
+      const published: OutboxRecord[] = [];
+      const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema });
+      await relay.commitAndPublish(['orphaned'], async (em, batchId) => ({ result: undefined, events: await store.append(em, [event('orphaned', 2)], { publishedBy: batchId }) }));
+      expect(keysOf(published, 'orphaned')).toEqual([1, 2]);
+      expect(await markers()).toBe(0);
+    });
+
+    it("leave to the relay a dead writer's batch on a stream nobody writes to again, once it is stale", async () => {
+      await inTransaction(ds, (em) => store.append(em, [event('quiet', 1)], { publishedBy: randomUUID() }));
+      const published: OutboxRecord[] = [];
+      const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema, staleBatchMs: 200 });
+      await relay.flush();
+      expect(keysOf(published, 'quiet')).toEqual([]);
+      expect(await relay.backlog()).toBe(0);
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await relay.backlog()).toBe(1);
+      await relay.flush();
+      expect(keysOf(published, 'quiet')).toEqual([1]);
+      expect(await markers()).toBe(0);
+    });
   });
 
   it('does not mark rows published when the publish fails, and retries them', async () => {

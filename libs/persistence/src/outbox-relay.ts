@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { makeEnvelope } from '@im/contracts';
-import { DataSource } from 'typeorm';
-import { quoteIdent } from './data-source';
+import { randomUUID } from 'node:crypto';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { crashPoint } from './crash-point';
+import { isRetryable, quoteIdent } from './data-source';
+import { streamLockKeySql } from './event-store.schema';
 import { StoredEvent, toStoredEvent } from './event-store';
 
 export interface OutboxRecord {
@@ -19,12 +22,22 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** How often to look for rows a crash left unpublished. Writers also flush right after commit. */
   pollIntervalMs?: number;
+  /** A batch marker older than this is taken for a writer that crashed before publishing it. */
+  staleBatchMs?: number;
   onPublished?: (count: number) => void;
   onError?: (error: unknown) => void;
 }
 
 export const envelopeOf = (e: StoredEvent) =>
   makeEnvelope(e.type, e.key, e.data, { id: e.id, occurredAt: e.occurredAt, version: 1 });
+
+/** The Kafka record of a stored event. */
+export const recordOf = (e: StoredEvent): OutboxRecord => ({
+  topic: e.topic,
+  key: e.key,
+  value: JSON.stringify(envelopeOf(e)),
+  headers: { ...e.headers, 'x-event-id': e.id, 'x-event-type': e.type },
+});
 
 /**
  * Moves committed events from the events table to Kafka.
@@ -34,9 +47,14 @@ export const envelopeOf = (e: StoredEvent) =>
  * lock per schema serialises flushes across all replicas, which keeps each stream's events in order
  * on Kafka; a row is marked published in the same transaction that held it, after the broker acked.
  * A crash between ack and commit republishes the batch: consumers deduplicate by event id / version.
+ *
+ * Writers on a hot path publish their own committed batch instead (`commitAndPublish`): its events
+ * are stored as published under one batch marker, so nothing is updated per event, and no
+ * schema-wide lock is held while waiting for Kafka.
  */
 export class OutboxRelay {
   private readonly table: string;
+  private readonly batches: string;
   private readonly lockKey: string;
   private readonly batchSize: number;
   private timer?: NodeJS.Timeout;
@@ -50,6 +68,7 @@ export class OutboxRelay {
     private readonly opts: OutboxRelayOptions,
   ) {
     this.table = `${quoteIdent(opts.schema)}.events`;
+    this.batches = `${quoteIdent(opts.schema)}.outbox_batches`;
     // A stable 63-bit key derived from the schema, so services sharing a database never contend.
     this.lockKey = BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`outbox:${opts.schema}`).digest('hex').slice(0, 16))).toString();
     this.batchSize = opts.batchSize ?? 500;
@@ -95,13 +114,69 @@ export class OutboxRelay {
     return this.rerun;
   }
 
-  /** Number of committed events not yet on Kafka (a gauge for operators). */
+  /**
+   * The direct path: runs `work` in one transaction on a connection that holds session locks on
+   * `streamIds`, publishes the events it appended (with `publishedBy: batchId`) as soon as it
+   * committed, and resolves once the broker acknowledged them. The locks are held until then, so a
+   * writer of another instance to the same streams waits, and each stream reaches Kafka in order.
+   * Under those locks, a marker of the same streams can only have been left by a writer that died
+   * between commit and publish: its events are published first, in the same send.
+   */
+  async commitAndPublish<T>(streamIds: readonly string[], work: (em: EntityManager, batchId: string) => Promise<{ result: T; events: StoredEvent[] }>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query(`SELECT pg_advisory_lock(k) FROM (SELECT DISTINCT ${streamLockKeySql('s')} AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`, [
+        [...streamIds],
+      ]);
+      const batchId = randomUUID();
+      const { result, events, orphans } = await inTransactionOn(runner, async (em) => {
+        const orphans = await this.orphansOf(em, streamIds);
+        return { ...(await work(em, batchId)), orphans };
+      });
+      crashPoint(`${this.opts.schema}:after-commit`);
+      await this.publish([...orphans.events, ...events].map(recordOf));
+      // Losing this delete in a crash only publishes the batch again: no need to wait for the WAL flush.
+      await inTransactionOn(runner, async (em) => {
+        await em.query('SET LOCAL synchronous_commit TO off');
+        await em.query(`DELETE FROM ${this.batches} WHERE batch_id = ANY($1::uuid[])`, [[batchId, ...orphans.batchIds]]);
+      });
+      return result;
+    } finally {
+      // Unlocking fails only on a broken connection, whose session (and locks) is gone with it.
+      await runner.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      await runner.release();
+    }
+  }
+
+  /** Markers (and their events, in order) of writers that died between commit and publish, locked for this transaction. */
+  private async orphansOf(em: EntityManager, streamIds: readonly string[]): Promise<{ batchIds: string[]; events: StoredEvent[] }> {
+    const markers: { batch_id: string; positions: string[] }[] = await em.query(
+      `SELECT batch_id, positions FROM ${this.batches} WHERE stream_ids && $1::text[] FOR UPDATE`,
+      [[...streamIds]],
+    );
+    if (markers.length === 0) return { batchIds: [], events: [] };
+    const rows = await em.query(
+      `SELECT position, event_id, stream_id, version, type, data, topic, key, headers, occurred_at
+         FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`,
+      [markers.flatMap((m) => m.positions)],
+    );
+    return { batchIds: markers.map((m) => m.batch_id), events: rows.map(toStoredEvent) };
+  }
+
+  /** Number of committed events not yet on Kafka, stale batches included (a gauge for operators). */
   async backlog(): Promise<number> {
-    const [row] = await this.dataSource.query(`SELECT count(*)::int AS n FROM ${this.table} WHERE published_at IS NULL`);
+    const [row] = await this.dataSource.query(
+      `SELECT ((SELECT count(*) FROM ${this.table} WHERE published_at IS NULL)
+             + (SELECT coalesce(sum(cardinality(positions)), 0) FROM ${this.batches}
+                 WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)))::int AS n`,
+      [this.opts.staleBatchMs ?? 10_000],
+    );
     return row.n;
   }
 
   private async drain(): Promise<void> {
+    await this.republishStaleBatches();
     for (;;) {
       const published = await this.dataSource.transaction(async (em) => {
         await em.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.lockKey]);
@@ -112,19 +187,52 @@ export class OutboxRelay {
         );
         if (rows.length === 0) return 0;
         const events = rows.map(toStoredEvent);
-        await this.publish(
-          events.map((e: StoredEvent) => ({
-            topic: e.topic,
-            key: e.key,
-            value: JSON.stringify(envelopeOf(e)),
-            headers: { ...e.headers, 'x-event-id': e.id, 'x-event-type': e.type },
-          })),
-        );
+        await this.publish(events.map(recordOf));
         await em.query(`UPDATE ${this.table} SET published_at = now() WHERE position = ANY($1::bigint[])`, [events.map((e: StoredEvent) => e.position)]);
         return events.length;
       });
       if (published > 0) this.opts.onPublished?.(published);
       if (published < this.batchSize) return;
+    }
+  }
+
+  /**
+   * Batches whose writer died between commit and publish, on streams no writer has touched since:
+   * their events go out again (consumers deduplicate), under the streams' locks like a writer's.
+   */
+  private async republishStaleBatches(): Promise<void> {
+    const stale: { batch_id: string; stream_ids: string[] }[] = await this.dataSource.query(
+      `SELECT batch_id, stream_ids FROM ${this.batches}
+        WHERE created_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY created_at LIMIT 100`,
+      [this.opts.staleBatchMs ?? 10_000],
+    );
+    for (const marker of stale) {
+      const published = await this.dataSource.transaction(async (em) => {
+        await em.query(`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT ${streamLockKeySql('s')} AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`, [
+          marker.stream_ids,
+        ]);
+        const orphans = await this.orphansOf(em, marker.stream_ids);
+        if (orphans.batchIds.length === 0) return 0;
+        await this.publish(orphans.events.map(recordOf));
+        await em.query(`DELETE FROM ${this.batches} WHERE batch_id = ANY($1::uuid[])`, [orphans.batchIds]);
+        return orphans.events.length;
+      });
+      if (published > 0) this.opts.onPublished?.(published);
+    }
+  }
+}
+
+/** A transaction on the runner's connection, run again on deadlock or serialization failure. */
+async function inTransactionOn<T>(runner: QueryRunner, work: (em: EntityManager) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    await runner.startTransaction();
+    try {
+      const result = await work(runner.manager);
+      await runner.commitTransaction();
+      return result;
+    } catch (error) {
+      await runner.rollbackTransaction().catch(() => undefined);
+      if (!isRetryable(error) || attempt >= 5) throw error;
     }
   }
 }

@@ -2,5 +2,6 @@ import { ConversationsInit1767225600003 } from './1767225600003-conversations-in
 import { ConversationsReadModel1767225600013 } from './1767225600013-conversations-read-model';
 import { ConversationsChannelStates1767225600014 } from './1767225600014-conversations-channel-states';
 import { ConversationsCheckpointCluster1767225600203 } from './1767225600203-conversations-checkpoint-cluster';
+import { ConversationsOutboxBatches1767225600213 } from './1767225600213-conversations-outbox-batches';
 
-export const CONVERSATIONS_MIGRATIONS = [ConversationsInit1767225600003, ConversationsReadModel1767225600013, ConversationsChannelStates1767225600014, ConversationsCheckpointCluster1767225600203];
+export const CONVERSATIONS_MIGRATIONS = [ConversationsInit1767225600003, ConversationsReadModel1767225600013, ConversationsChannelStates1767225600014, ConversationsCheckpointCluster1767225600203, ConversationsOutboxBatches1767225600213];

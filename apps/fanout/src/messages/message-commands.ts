@@ -2,7 +2,7 @@ import { historyVisibleFrom, validateSyncRange } from '@im/fanout-domain';
 import { DATA_SOURCE } from '@im/service-kit';
 import { isPersonChannel, resolveChannelForUser, validateUid } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
 import { rowToMessageFor, SendMessageInput, toSendRequest } from './message.mapper';
 import { MessageRepository } from './message.repository';
@@ -41,13 +41,12 @@ export class MessageCommands {
   }
 
   /**
-   * Validates and applies a `message.send` command inside the caller's transaction (the Kafka
-   * consumer's), which has passed the inputs' barrier first, outside the transaction. A refusal
-   * throws, so the command is dead-lettered with its reason.
+   * A `message.send` command from Kafka, through the same group commit as gRPC. Its effect is
+   * idempotent per (channel, from_uid, client_msg_no), so a redelivered command answers with the
+   * message stored the first time; a refusal throws, and the command is dead-lettered with its reason.
    */
-  async sendCommandIn(em: EntityManager, input: SendMessageInput): Promise<void> {
-    const [outcome] = await this.sequencer.storeIn(em, [toSendRequest(input)]);
-    if (outcome.kind === 'refused') throw outcome.error;
+  async sendCommand(input: SendMessageInput): Promise<void> {
+    await this.send(input);
   }
 
   async sync(input: SyncInput) {

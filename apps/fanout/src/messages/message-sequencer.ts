@@ -1,12 +1,12 @@
 import { TOPICS } from '@im/contracts';
 import { SendOutcome, SendRequest, SentMessage, sequenceBatch, sendKey } from '@im/fanout-domain';
-import { ambientEventHeaders, crashPoint, EventStore, inTransaction, OutboxRelay } from '@im/persistence';
-import { CONFIG, DATA_SOURCE, OUTBOX_RELAY } from '@im/service-kit';
+import { ambientEventHeaders, EventStore, OutboxRelay, StoredEvent } from '@im/persistence';
+import { CONFIG, OUTBOX_RELAY } from '@im/service-kit';
 import { channelKey, isPersonChannel } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import { FanoutConfig } from '../config/fanout.config';
 import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
 import { toStoredEventData } from './message.mapper';
@@ -21,10 +21,11 @@ interface PendingSend {
 }
 
 /**
- * Group commit of sends (ADR 12). Sends that arrive while a batch is being committed wait for the
- * next one; each batch is one read-barrier wait, one transaction (channel heads locked in a fixed
- * order, set-based idempotency lookup, authorisation and sequencing by the pure `sequenceBatch`,
- * messages and their events inserted with unnest), one publish, and then every caller is answered.
+ * Group commit of sends (ADR 12), from gRPC and from `message.send` commands alike. Sends that
+ * arrive while a batch is being committed wait for the next one; each batch is one read-barrier
+ * wait, one transaction (channel heads locked in a fixed order, set-based idempotency lookup,
+ * authorisation and sequencing by the pure `sequenceBatch`, messages and their events inserted
+ * with unnest), one publish of its own events, and then every caller is answered.
  * Under load batches grow and the cost per message falls; a request's own refusal answers only it.
  */
 @Injectable()
@@ -38,7 +39,6 @@ export class MessageSequencer {
   private readonly scope = new AsyncResource('MessageSequencer');
 
   constructor(
-    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
     @Inject(CONFIG) config: Pick<FanoutConfig, 'SEND_BATCH_MAX'>,
     private readonly inputs: FanoutInputsProjection,
@@ -65,21 +65,26 @@ export class MessageSequencer {
     }
   }
 
-  /** One batch: nothing is answered before its transaction committed and its events are on Kafka. */
+  /**
+   * One batch: nothing is answered before its transaction committed and its events are on Kafka.
+   * The batch publishes its own events (no second transaction, no update per event), holding its
+   * channels' stream locks until the broker acknowledged, so each channel reaches Kafka in seq order.
+   */
   private async commit(batch: PendingSend[]): Promise<void> {
     let outcomes: SendOutcome[];
     try {
       // Membership and channel state acknowledged before any of these sends began decide them (G2).
       await this.inputs.barrier();
-      outcomes = await inTransaction(this.dataSource, (em) =>
-        this.storeIn(
-          em,
-          batch.map((p) => p.request),
-          batch.map((p) => p.headers),
-        ),
+      outcomes = await this.relay.commitAndPublish(
+        unique(batch.map((p) => channelKey(p.request.channel)), (k) => k),
+        (em, batchId) =>
+          this.storeIn(
+            em,
+            batch.map((p) => p.request),
+            batch.map((p) => p.headers),
+            batchId,
+          ),
       );
-      crashPoint('fanout:after-commit');
-      await this.relay.flush();
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;
@@ -87,11 +92,13 @@ export class MessageSequencer {
     outcomes.forEach((outcome, i) => (outcome.kind === 'refused' ? batch[i].reject(outcome.error) : batch[i].resolve(sentOf(outcome))));
   }
 
-  /**
-   * Decides and stores a batch of sends in the caller's transaction: the gRPC path's batches, and
-   * each `message.send` command of the Kafka consumer (a batch of one).
-   */
-  async storeIn(em: EntityManager, requests: readonly SendRequest[], headers: readonly Record<string, string>[] = []): Promise<SendOutcome[]> {
+  /** Decides and stores a batch of sends in the caller's transaction; the events are published by the caller. */
+  private async storeIn(
+    em: EntityManager,
+    requests: readonly SendRequest[],
+    headers: readonly Record<string, string>[],
+    batchId: string,
+  ): Promise<{ result: SendOutcome[]; events: StoredEvent[] }> {
     const channels = unique(requests.map((r) => r.channel), channelKey);
     // Under the heads' locks a concurrent send of the same key has committed or not started, so
     // one idempotency lookup after locking is exact.
@@ -107,7 +114,7 @@ export class MessageSequencer {
     const batch = sequenceBatch(requests, { heads, stored, facts, members }, randomUUID, new Date());
     await this.messages.insertMany(em, batch.messages);
     // stream version = seq: the events table's unique key also rules out a gap or a duplicate seq.
-    await this.store.append(
+    const events = await this.store.append(
       em,
       batch.outcomes.flatMap((o, i) =>
         o.kind !== 'stored'
@@ -125,8 +132,9 @@ export class MessageSequencer {
               },
             ],
       ),
+      { publishedBy: batchId },
     );
-    return batch.outcomes;
+    return { result: batch.outcomes, events };
   }
 }
 
