@@ -14,23 +14,41 @@ export interface MembershipInterval {
 export const isMemberAt = (interval: MembershipInterval, version: number): boolean =>
   interval.joinVersion <= version && (interval.leftVersion === null || version < interval.leftVersion);
 
+/** Every uid's membership stretches of one channel. */
+export type ChannelIntervals = ReadonlyMap<string, readonly MembershipInterval[]>;
+
 /**
- * The recipients of a message stamped with `membershipVersion`, among `candidates` (e.g. the uids
- * attached to a gateway stream). Person channels: their two people, whatever the version.
+ * A set of uids that can be probed and walked (a Set, or the keys of a Map): e.g. the uids attached
+ * to the gateway streams of an instance.
  */
-export function recipientsAt(
-  channel: ChannelRef,
-  membershipVersion: number,
-  candidates: Iterable<string>,
-  intervalsOf: (uid: string) => readonly MembershipInterval[],
-): string[] {
-  const result: string[] = [];
+export interface UidLookup {
+  readonly size: number;
+  has(uid: string): boolean;
+  keys(): Iterable<string>;
+}
+
+const NO_INTERVALS: readonly MembershipInterval[] = [];
+
+/**
+ * The recipients of a message of `channel` stamped with `membershipVersion`: the uids with a
+ * stretch that holds at that version (person channels: their two people, whatever the version),
+ * restricted to `among` when given. `intervals` must reflect at least `membershipVersion`.
+ *
+ * The cost is that of the smaller of the two sets, so a large channel with few of its members
+ * among `among` stays cheap, and many attached uids do not slow down a small channel.
+ */
+export function recipientsAt(channel: ChannelRef, membershipVersion: number, intervals: ChannelIntervals, among?: UidLookup): string[] {
   if (isPersonChannel(channel)) {
-    const pair = new Set(personChannelMembers(channel.channelId));
-    for (const uid of candidates) if (pair.has(uid)) result.push(uid);
-    return result;
+    const pair = [...new Set(personChannelMembers(channel.channelId))];
+    return among ? pair.filter((uid) => among.has(uid)) : pair;
   }
-  for (const uid of candidates) if (intervalsOf(uid).some((i) => isMemberAt(i, membershipVersion))) result.push(uid);
+  const isMember = (stretches: readonly MembershipInterval[]) => stretches.some((i) => isMemberAt(i, membershipVersion));
+  const result: string[] = [];
+  if (among && among.size < intervals.size) {
+    for (const uid of among.keys()) if (isMember(intervals.get(uid) ?? NO_INTERVALS)) result.push(uid);
+  } else {
+    for (const [uid, stretches] of intervals) if ((!among || among.has(uid)) && isMember(stretches)) result.push(uid);
+  }
   return result;
 }
 
@@ -50,4 +68,20 @@ export function validateStreamUids(uids: unknown): string[] {
   }
   uids.forEach((u, i) => validateUid(u, `uids[${i}]`));
   return [...new Set(uids as string[])];
+}
+
+/**
+ * Whether a delivery stream is batched once an Attach is applied (`current` undefined before its
+ * first Attach): the first Attach decides, and every later one must say the same, so a gateway never
+ * receives a mix of per-uid and batched frames on one stream. Unset means per-uid (older clients).
+ */
+export function batchedAfterAttach(current: boolean | undefined, requested: boolean | null | undefined): boolean {
+  const batched = requested === true;
+  if (current !== undefined && current !== batched) {
+    throw invalidArgument(
+      'BATCHED_MODE_MISMATCH',
+      `this stream's first attach set batched: ${current}; every attach on the stream must do the same (got batched: ${batched})`,
+    );
+  }
+  return batched;
 }
