@@ -8,6 +8,12 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
    * fallen behind and is ended (UNAVAILABLE / STREAM_BEHIND): bounds memory per gateway.
    */
   DELIVERY_STREAM_MAX_QUEUED: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+  /**
+   * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently
+   * used channels dropped first. The default holds several 100k-member channels in about 80 MB; a
+   * channel that does not fit is reloaded from Postgres for each consumed batch that needs it.
+   */
+  DELIVERY_MEMBERSHIP_CACHE_MAX_INTERVALS: z.coerce.number().int().min(1).max(100_000_000).default(500_000),
 });
 export type FanoutConfig = ReturnType<typeof loadFanoutConfig>;
 export const loadFanoutConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(fanoutConfigSchema, env);

@@ -1,4 +1,5 @@
-import { ChannelRef } from '@im/shared-domain';
+import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
+import { ChannelRef, channelKey } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
 /** A message whose recipients are wanted: its channel and the membership version it was stamped with. */
@@ -47,6 +48,40 @@ export class MembershipRepository {
       [messages.map((m) => m.channel.channelType), messages.map((m) => m.channel.channelId), messages.map((m) => m.membershipVersion), uids],
     );
     for (const r of rows) result[Number(r.idx) - 1].push(r.uid);
+    return result;
+  }
+
+  /**
+   * Each channel's membership as one snapshot: every uid's stretches and the membership version
+   * they reflect (version 0 and no stretches for a channel not seen yet). One statement for all the
+   * channels, so the version and the stretches of each agree (the projection moves both in one
+   * transaction). Keyed by `channelKey`.
+   */
+  async snapshots(em: EntityManager, channels: readonly ChannelRef[]): Promise<Map<string, MembershipSnapshot>> {
+    const result = new Map<string, MembershipSnapshot>();
+    if (channels.length === 0) return result;
+    const rows: { channel_type: number; channel_id: string; version: string; uid: string | null; join_version: string | null; left_version: string | null }[] =
+      await em.query(
+        `SELECT c.channel_type, c.channel_id, coalesce(h.membership_version, 0) AS version, m.uid, m.join_version, m.left_version
+           FROM unnest($1::int[], $2::text[]) AS c(channel_type, channel_id)
+           LEFT JOIN fanout.channel_heads h ON h.channel_type = c.channel_type AND h.channel_id = c.channel_id
+           LEFT JOIN fanout.memberships m ON m.channel_type = c.channel_type AND m.channel_id = c.channel_id`,
+        [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],
+      );
+    const intervalsOf = new Map<string, Map<string, MembershipInterval[]>>();
+    for (const r of rows) {
+      const key = channelKey({ channelType: r.channel_type, channelId: r.channel_id });
+      let intervals = intervalsOf.get(key);
+      if (!intervals) {
+        intervalsOf.set(key, (intervals = new Map()));
+        result.set(key, { version: Number(r.version), intervals });
+      }
+      if (r.uid === null) continue;
+      const stretch = { joinVersion: Number(r.join_version), leftVersion: r.left_version === null ? null : Number(r.left_version) };
+      const stretches = intervals.get(r.uid);
+      if (stretches) stretches.push(stretch);
+      else intervals.set(r.uid, [stretch]);
+    }
     return result;
   }
 

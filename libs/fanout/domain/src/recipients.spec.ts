@@ -1,5 +1,15 @@
 import { DomainError } from '@im/shared-domain';
-import { batchedAfterAttach, isMemberAt, isNewMembershipVersion, MAX_STREAM_UIDS, MembershipInterval, recipientsAt, validateStreamUids } from './recipients';
+import {
+  batchedAfterAttach,
+  isMemberAt,
+  isNewMembershipVersion,
+  MAX_STREAM_UIDS,
+  MembershipInterval,
+  MembershipSnapshot,
+  recipientsAt,
+  snapshotAnswers,
+  validateStreamUids,
+} from './recipients';
 
 const group = { channelId: 'g1', channelType: 2 };
 const reasonOf = (fn: () => unknown) => {
@@ -73,6 +83,43 @@ describe('recipients at a membership version', () => {
     expect(isNewMembershipVersion(3, 4)).toBe(true);
     expect(isNewMembershipVersion(4, 4)).toBe(false);
     expect(isNewMembershipVersion(4, 2)).toBe(false);
+  });
+});
+
+describe('a membership snapshot answers for every version up to its own', () => {
+  /** Applies membership events as the fanout's projection does: a leave closes a stretch, a (re)join opens one. */
+  const snapshotAfter = (events: { kind: 'added' | 'removed'; uids: string[] }[]): MembershipSnapshot => {
+    const intervals = new Map<string, MembershipInterval[]>();
+    events.forEach(({ kind, uids }, i) => {
+      const version = i + 1;
+      for (const uid of uids) {
+        const stretches = intervals.get(uid) ?? [];
+        const open = stretches.find((s) => s.leftVersion === null);
+        if (kind === 'added' && !open) intervals.set(uid, [...stretches, { joinVersion: version, leftVersion: null }]);
+        if (kind === 'removed' && open) open.leftVersion = version;
+      }
+    });
+    return { version: events.length, intervals };
+  };
+
+  it('gives, for a message stamped with v, the same recipients from the snapshot at v and from any later one', () => {
+    const uids = ['a', 'b', 'c', 'd'];
+    // A pseudo-random but fixed history of 40 changes.
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const events = Array.from({ length: 40 }, () => ({
+      kind: next() % 3 === 0 ? ('removed' as const) : ('added' as const),
+      uids: uids.filter(() => next() % 2 === 0),
+    }));
+    for (let later = 0; later <= events.length; later++) {
+      const snapshot = snapshotAfter(events.slice(0, later));
+      for (let v = 0; v <= later; v++) {
+        expect(snapshotAnswers(snapshot, v)).toBe(true);
+        const exact = snapshotAfter(events.slice(0, v));
+        expect([v, later, recipientsAt(group, v, snapshot.intervals).sort()]).toEqual([v, later, recipientsAt(group, v, exact.intervals).sort()]);
+      }
+      expect(snapshotAnswers(snapshot, later + 1)).toBe(false);
+    }
   });
 });
 

@@ -18,6 +18,19 @@ export const isMemberAt = (interval: MembershipInterval, version: number): boole
 export type ChannelIntervals = ReadonlyMap<string, readonly MembershipInterval[]>;
 
 /**
+ * A channel's membership as of membership version `version`: every uid's stretches then. Stretches
+ * are append-only facts (a leave closes one, a rejoin opens another), so a snapshot at V answers
+ * exactly for any message stamped with a version up to V, however much later it is used.
+ */
+export interface MembershipSnapshot {
+  version: number;
+  intervals: ChannelIntervals;
+}
+
+/** Whether a snapshot gives the exact recipients of a message stamped with `stampedVersion`. */
+export const snapshotAnswers = (snapshot: MembershipSnapshot, stampedVersion: number): boolean => stampedVersion <= snapshot.version;
+
+/**
  * A set of uids that can be probed and walked (a Set, or the keys of a Map): e.g. the uids attached
  * to the gateway streams of an instance.
  */
