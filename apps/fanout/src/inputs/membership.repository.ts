@@ -2,12 +2,6 @@ import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
 import { ChannelRef, channelKey } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
-/** A message whose recipients are wanted: its channel and the membership version it was stamped with. */
-export interface StampedMessage {
-  channel: ChannelRef;
-  membershipVersion: number;
-}
-
 /**
  * The one place that reads and writes channel membership (fanout.memberships and the membership
  * version of fanout.channel_heads). Membership is stored as stretches [join_version, left_version),
@@ -22,33 +16,6 @@ export class MembershipRepository {
       [channel.channelType, channel.channelId],
     );
     return rows.map((r) => r.uid);
-  }
-
-  /** The members of channel C at membership version v, among `uids`. */
-  async membersAt(em: EntityManager, channel: ChannelRef, version: number, uids: readonly string[]): Promise<string[]> {
-    const found = await this.recipientsAmong(em, [{ channel, membershipVersion: version }], uids);
-    return found[0];
-  }
-
-  /**
-   * For each message, its recipients among `uids`, in one query for the whole list (the live
-   * delivery path calls it once per consumed batch).
-   */
-  async recipientsAmong(em: EntityManager, messages: readonly StampedMessage[], uids: readonly string[]): Promise<string[][]> {
-    const result: string[][] = messages.map(() => []);
-    if (messages.length === 0 || uids.length === 0) return result;
-    const rows: { idx: string; uid: string }[] = await em.query(
-      `SELECT m.idx, ms.uid
-         FROM unnest($1::int[], $2::text[], $3::bigint[]) WITH ORDINALITY AS m(channel_type, channel_id, version, idx)
-         JOIN fanout.memberships ms
-           ON ms.channel_type = m.channel_type AND ms.channel_id = m.channel_id
-          AND ms.join_version <= m.version AND (ms.left_version IS NULL OR ms.left_version > m.version)
-        WHERE ms.uid = ANY($4::text[])
-        ORDER BY m.idx, ms.uid`,
-      [messages.map((m) => m.channel.channelType), messages.map((m) => m.channel.channelId), messages.map((m) => m.membershipVersion), uids],
-    );
-    for (const r of rows) result[Number(r.idx) - 1].push(r.uid);
-    return result;
   }
 
   /**
