@@ -129,6 +129,19 @@ describe('delivery hub', () => {
     expect([...hub.attached.keys()]).toEqual(['b']);
   });
 
+  it('splits the recipients of one message on one batched stream in frames of at most 10000 uids', () => {
+    const hub = new DeliveryHub();
+    const s = sink();
+    hub.open(s);
+    const uids = Array.from({ length: 25_000 }, (_, i) => `u${i}`);
+    for (let i = 0; i < uids.length; i += 10_000) hub.attach(s, uids.slice(i, i + 10_000), true);
+    const message = {};
+    push(hub, [{ uids, message }]);
+    expect(s.written.map((d) => (d.uids as string[]).length)).toEqual([10_000, 10_000, 5_000]);
+    expect(s.written.flatMap((d) => d.uids as string[])).toEqual(uids);
+    expect(s.written.every((d) => d.message === message && d.uid === '')).toBe(true);
+  });
+
   it('finds the streams of a message through its recipients only, however many uids are attached', () => {
     const hub = new DeliveryHub();
     const s = sink();

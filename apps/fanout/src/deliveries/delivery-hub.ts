@@ -1,4 +1,4 @@
-import { batchedAfterAttach, UidLookup } from '@im/fanout-domain';
+import { batchedAfterAttach, MAX_DELIVERY_FRAME_UIDS, UidLookup } from '@im/fanout-domain';
 import { Injectable } from '@nestjs/common';
 
 /** What a stream can do: push one Delivery, or end with an error status. */
@@ -81,7 +81,8 @@ export class DeliveryHub {
   /**
    * The frames of one message: on a per-uid stream one per recipient attached to it (`uid` set, as
    * before batching existed), on a batched stream one per view with `uids` = the view's recipients
-   * attached to it. The `message` objects of the views are shared by every frame.
+   * attached to it (split in parts of MAX_DELIVERY_FRAME_UIDS). The `message` objects of the views
+   * are shared by every frame.
    */
   messageFrames(views: readonly MessageView[]): Frame[] {
     const frames: Frame[] = [];
@@ -97,8 +98,12 @@ export class DeliveryHub {
           }
           batched ??= new Map();
           const mine = batched.get(stream);
-          if (mine) mine.push(uid);
-          else batched.set(stream, [uid]);
+          if (!mine) batched.set(stream, [uid]);
+          else if (mine.length < MAX_DELIVERY_FRAME_UIDS) mine.push(uid);
+          else {
+            frames.push({ sink: stream.sink, delivery: { uid: '', uids: mine, message } });
+            batched.set(stream, [uid]);
+          }
         }
       }
       if (batched) for (const [stream, mine] of batched) frames.push({ sink: stream.sink, delivery: { uid: '', uids: mine, message } });

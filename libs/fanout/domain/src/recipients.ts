@@ -74,6 +74,13 @@ export const isNewMembershipVersion = (appliedVersion: number, eventVersion: num
 /** At most this many uids per attach or detach request on a delivery stream. */
 export const MAX_STREAM_UIDS = 10_000;
 
+/**
+ * At most this many uids in the `uids` of one batched delivery: a message with more recipients on
+ * one stream comes in several frames. Keeps every frame far below the 4 MiB default gRPC message
+ * limit (10000 uids of 64 characters are about 660 KB) and bounds the time one frame takes to encode.
+ */
+export const MAX_DELIVERY_FRAME_UIDS = 10_000;
+
 export function validateStreamUids(uids: unknown): string[] {
   if (!Array.isArray(uids) || uids.length === 0) throw invalidArgument('EMPTY_UIDS', 'attach and detach must name at least one uid');
   if (uids.length > MAX_STREAM_UIDS) {

@@ -119,11 +119,12 @@ export interface Delivery {
     | null;
   /**
    * Batched streams only (see `StreamDeliveriesRequest.Attach.batched`); empty on per-uid streams.
-   * For `message`: every recipient of the message among the uids attached to this stream, each
+   * For `message`: the recipients of the message among the uids attached to this stream, each
    * listed once; they all see the message exactly as given, channel included. A person channel is
    * seen differently by its two people, so its message comes once per viewpoint, each with the one
-   * uid that sees it that way. For `command`: the one recipient, the same as `uid`. Empty for
-   * `attached`.
+   * uid that sees it that way. At most 10000 uids per Delivery: a message with more recipients on
+   * the stream comes in consecutive Deliveries that split them (the union is the recipients). For
+   * `command`: the one recipient, the same as `uid`. Empty for `attached`.
    */
   uids: string[];
 }
@@ -190,8 +191,8 @@ export interface MessageServiceClient {
    * (`Attach.batched`). A per-uid stream receives each message once per attached recipient, with
    * `Delivery.uid` set. A batched stream receives each message once, with `Delivery.uids` listing
    * its recipients attached to the stream (once per viewpoint for a person channel, whose channel
-   * is seen differently by its two people); a gateway holding many members of a large group then
-   * receives one frame per message instead of one per member.
+   * is seen differently by its two people; in parts of at most 10000 uids); a gateway holding many
+   * members of a large group then receives one frame per message instead of one per member.
    *
    * Errors end the stream: INVALID_ARGUMENT / TOO_MANY_UIDS when one request carries more than
    * 10000 uids, EMPTY_UIDS when it carries none, MISSING_ACTION when it is neither attach nor
@@ -260,8 +261,8 @@ export interface MessageServiceController {
    * (`Attach.batched`). A per-uid stream receives each message once per attached recipient, with
    * `Delivery.uid` set. A batched stream receives each message once, with `Delivery.uids` listing
    * its recipients attached to the stream (once per viewpoint for a person channel, whose channel
-   * is seen differently by its two people); a gateway holding many members of a large group then
-   * receives one frame per message instead of one per member.
+   * is seen differently by its two people; in parts of at most 10000 uids); a gateway holding many
+   * members of a large group then receives one frame per message instead of one per member.
    *
    * Errors end the stream: INVALID_ARGUMENT / TOO_MANY_UIDS when one request carries more than
    * 10000 uids, EMPTY_UIDS when it carries none, MISSING_ACTION when it is neither attach nor
