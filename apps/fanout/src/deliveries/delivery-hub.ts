@@ -19,6 +19,12 @@ export interface MessageView {
   message: object;
 }
 
+/** See DeliveryHub.messageFramesBuilder. */
+export interface MessageFramesBuilder {
+  add(uid: string): void;
+  finish(): Frame[];
+}
+
 interface Stream {
   sink: DeliverySink;
   uids: Set<string>;
@@ -87,28 +93,40 @@ export class DeliveryHub {
   messageFrames(views: readonly MessageView[]): Frame[] {
     const frames: Frame[] = [];
     for (const { uids, message } of views) {
-      let batched: Map<Stream, string[]> | undefined;
-      for (const uid of uids) {
+      const builder = this.messageFramesBuilder(message, (frame) => frames.push(frame));
+      for (const uid of uids) builder.add(uid);
+      frames.push(...builder.finish());
+    }
+    return frames;
+  }
+
+  /**
+   * The frames of one view of a message, built as its recipients come (for a recipient list too
+   * long to go through in one turn of the event loop): `add` emits per-uid frames, and a batched
+   * frame once it holds MAX_DELIVERY_FRAME_UIDS uids; `finish` returns the batched frames left.
+   */
+  messageFramesBuilder(message: object, emit: (frame: Frame) => void): MessageFramesBuilder {
+    const batched = new Map<Stream, string[]>();
+    return {
+      add: (uid) => {
         const streams = this.streamsByUid.get(uid);
-        if (!streams) continue;
+        if (!streams) return;
         for (const stream of streams) {
           if (!stream.batched) {
-            frames.push({ sink: stream.sink, delivery: { uid, message } });
+            emit({ sink: stream.sink, delivery: { uid, message } });
             continue;
           }
-          batched ??= new Map();
           const mine = batched.get(stream);
           if (!mine) batched.set(stream, [uid]);
           else if (mine.length < MAX_DELIVERY_FRAME_UIDS) mine.push(uid);
           else {
-            frames.push({ sink: stream.sink, delivery: { uid: '', uids: mine, message } });
+            emit({ sink: stream.sink, delivery: { uid: '', uids: mine, message } });
             batched.set(stream, [uid]);
           }
         }
-      }
-      if (batched) for (const [stream, mine] of batched) frames.push({ sink: stream.sink, delivery: { uid: '', uids: mine, message } });
-    }
-    return frames;
+      },
+      finish: () => [...batched].map(([stream, uids]) => ({ sink: stream.sink, delivery: { uid: '', uids, message } })),
+    };
   }
 
   /** The frames of one command: one per stream the uid is attached to; batched streams also get `uids` = [uid]. */

@@ -200,19 +200,25 @@ describe('live deliveries of a consumed batch', () => {
 
   it('yields to the event loop between slices, keeping the order of frames on each stream', async () => {
     const { store, live, stream } = setUp({ sliceMs: 0 });
-    const members = Array.from({ length: 50 }, (_, i) => `u${i}`);
+    const members = Array.from({ length: 1000 }, (_, i) => `u${i}`);
     const perUid = stream(members);
+    const batched = stream(members, true);
     const v = store.change('g', 'added', members);
     const observed: number[] = [];
     const probe = () =>
       setImmediate(() => {
         observed.push(perUid.written.length);
-        if (perUid.written.length < 150) probe();
+        if (perUid.written.length < 3000) probe();
       });
     probe();
     await live.push([message(group('g'), 1, v), message(group('g'), 2, v), message(group('g'), 3, v)]);
-    expect(perUid.written.map((d) => d.message?.messageSeq)).toEqual([...Array(50).fill(1), ...Array(50).fill(2), ...Array(50).fill(3)]);
-    // Other work ran while the 150 frames were being written, not only before or after.
-    expect(observed.filter((n) => n > 0 && n < 150).length).toBeGreaterThan(10);
+    expect(perUid.written.map((d) => d.message?.messageSeq)).toEqual([...Array(1000).fill(1), ...Array(1000).fill(2), ...Array(1000).fill(3)]);
+    expect(batched.written.map((d) => [d.message?.messageSeq, d.uids?.length])).toEqual([
+      [1, 1000],
+      [2, 1000],
+      [3, 1000],
+    ]);
+    // Other work ran while the 3000 frames were being written, not only before or after.
+    expect(observed.filter((n) => n > 0 && n < 3000).length).toBeGreaterThan(10);
   });
 });

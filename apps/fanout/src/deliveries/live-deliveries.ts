@@ -1,8 +1,8 @@
 import { CmdStoredData, StoredMessageData } from '@im/contracts';
-import { ChannelIntervals, MembershipSnapshot, recipientsAt, snapshotAnswers } from '@im/fanout-domain';
+import { ChannelIntervals, eachRecipientAt, MembershipSnapshot, recipientsAt, snapshotAnswers } from '@im/fanout-domain';
 import { channelAsSeenBy, channelKey, ChannelRef, isPersonChannel } from '@im/shared-domain';
-import { storedToMessageViews } from '../messages/message.mapper';
-import { DeliveryHub, MessageView } from './delivery-hub';
+import { storedGroupMessage, storedToMessageViews } from '../messages/message.mapper';
+import { DeliveryHub, Frame, MessageFramesBuilder } from './delivery-hub';
 import { MembershipCache } from './membership-cache';
 import { Pacer } from './pacer';
 
@@ -20,6 +20,9 @@ export type LoadSnapshots = (channels: readonly ChannelRef[]) => Promise<Map<str
 export const DELIVERY_SLICE_MS = 5;
 
 const NO_INTERVALS: ChannelIntervals = new Map();
+
+/** Recipients handled between two looks at the clock (each costs a few microseconds at most). */
+const CLOCK_EVERY = 64;
 
 export interface LiveDeliveriesOptions {
   sliceMs?: number;
@@ -52,21 +55,59 @@ export class LiveDeliveries {
     if (this.hub.attached.size === 0) return;
     const snapshots = await this.snapshotsFor(items);
     const pacer = new Pacer(this.sliceMs);
+    const writeAll = async (frames: readonly Frame[]) => {
+      for (const frame of frames) {
+        frame.sink.write(frame.delivery);
+        if (pacer.due()) await pacer.yield();
+      }
+    };
     // Messages of one channel at one version have the same recipients: computed once per batch.
     // Reusing them after a yield is right: every message of the batch was stored before any attach
     // handled during the push was acknowledged, and detached uids are skipped when frames are made.
     const recipientsMemo = new Map<string, string[]>();
     for (const item of items) {
-      const frames =
-        item.kind === 'command'
-          ? this.hub.commandFrames(item.command.uid, toCommand(item.command))
-          : this.hub.messageFrames(this.viewsOf(item.message, snapshots, recipientsMemo));
-      for (const frame of frames) {
-        frame.sink.write(frame.delivery);
-        if (pacer.due()) await pacer.yield();
-      }
+      if (item.kind === 'command') await writeAll(this.hub.commandFrames(item.command.uid, toCommand(item.command)));
+      else if (isPersonChannel(item.message.channel)) {
+        const m = item.message;
+        await writeAll(this.hub.messageFrames(storedToMessageViews(m, recipientsAt(m.channel, m.membershipVersion, NO_INTERVALS, this.hub.attached))));
+      } else await this.pushGroupMessage(item.message, snapshots, recipientsMemo, pacer, writeAll);
       if (pacer.due()) await pacer.yield();
     }
+  }
+
+  /**
+   * A group message: one Message for everyone, recipients walked and frames made a slice at a time
+   * (a 100k-member channel is a walk of tens of milliseconds).
+   */
+  private async pushGroupMessage(
+    m: StoredMessageData,
+    snapshots: Map<string, MembershipSnapshot>,
+    memo: Map<string, string[]>,
+    pacer: Pacer,
+    writeAll: (frames: readonly Frame[]) => Promise<void>,
+  ): Promise<void> {
+    const key = channelKey(m.channel);
+    const snapshot = snapshots.get(key);
+    if (!snapshot || !snapshotAnswers(snapshot, m.membershipVersion)) {
+      // Only when the projection is behind the stamp (e.g. while it is rebuilt): guessing could
+      // reach a uid removed before the send, so nobody gets it live; gateways catch up by sync.
+      this.options.onUnanswered?.(m, snapshot?.version);
+      return;
+    }
+    const memoKey = `${key}@${m.membershipVersion}`;
+    const known = memo.get(memoKey);
+    const found: string[] = [];
+    let frames: MessageFramesBuilder | undefined;
+    let sinceCheck = 0;
+    for (const uid of known ?? eachRecipientAt(m.channel, m.membershipVersion, snapshot.intervals, this.hub.attached)) {
+      if (!known) found.push(uid);
+      frames ??= this.hub.messageFramesBuilder(storedGroupMessage(m), (frame) => frame.sink.write(frame.delivery));
+      frames.add(uid);
+      if (++sinceCheck === CLOCK_EVERY && pacer.due()) await pacer.yield();
+      sinceCheck %= CLOCK_EVERY;
+    }
+    if (!known) memo.set(memoKey, found);
+    if (frames) await writeAll(frames.finish());
   }
 
   /** The snapshot of each group channel of the batch, new enough for its newest message. */
@@ -92,22 +133,6 @@ export class LiveDeliveries {
       found.set(key, snapshot);
     }
     return found;
-  }
-
-  private viewsOf(m: StoredMessageData, snapshots: Map<string, MembershipSnapshot>, memo: Map<string, string[]>): MessageView[] {
-    if (isPersonChannel(m.channel)) return storedToMessageViews(m, recipientsAt(m.channel, m.membershipVersion, NO_INTERVALS, this.hub.attached));
-    const key = channelKey(m.channel);
-    const snapshot = snapshots.get(key);
-    if (!snapshot || !snapshotAnswers(snapshot, m.membershipVersion)) {
-      // Only when the projection is behind the stamp (e.g. while it is rebuilt): guessing could
-      // reach a uid removed before the send, so nobody gets it live; gateways catch up by sync.
-      this.options.onUnanswered?.(m, snapshot?.version);
-      return [];
-    }
-    const memoKey = `${key}@${m.membershipVersion}`;
-    let recipients = memo.get(memoKey);
-    if (!recipients) memo.set(memoKey, (recipients = recipientsAt(m.channel, m.membershipVersion, snapshot.intervals, this.hub.attached)));
-    return storedToMessageViews(m, recipients);
   }
 }
 

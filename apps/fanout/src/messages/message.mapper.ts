@@ -45,6 +45,9 @@ export const toMessageFor = (uid: string, m: { channel: ChannelRef } & Omit<Mess
 
 export const rowToMessageFor = (uid: string, m: MessageRow) => toMessageFor(uid, { ...m, sentAtMs: m.sentAt.getTime() });
 
+/** A `message.stored` message with its payload decoded, ready to be shown to any of its recipients. */
+export const decodeStored = (m: StoredMessageData) => ({ ...m, payload: Buffer.from(m.payload, 'base64') });
+
 /**
  * The proto `Message`s of a stored message for its recipients, one per way they see it: a group is
  * seen the same by all (one view), a person channel differently by each of its two people. The
@@ -52,7 +55,10 @@ export const rowToMessageFor = (uid: string, m: MessageRow) => toMessageFor(uid,
  */
 export function storedToMessageViews(m: StoredMessageData, recipients: readonly string[]): { uids: string[]; message: ReturnType<typeof toMessageFor> }[] {
   if (recipients.length === 0) return [];
-  const stored = { ...m, payload: Buffer.from(m.payload, 'base64') };
-  if (isPersonChannel(m.channel)) return recipients.map((uid) => ({ uids: [uid], message: toMessageFor(uid, stored) }));
-  return [{ uids: [...recipients], message: toMessageFor(recipients[0], stored) }];
+  const decoded = decodeStored(m);
+  if (isPersonChannel(m.channel)) return recipients.map((uid) => ({ uids: [uid], message: toMessageFor(uid, decoded) }));
+  return [{ uids: [...recipients], message: toMessageFor(recipients[0], decoded) }];
 }
+
+/** The proto `Message` of a stored group message: every recipient sees the group itself. */
+export const storedGroupMessage = (m: StoredMessageData) => toMessageFor(m.fromUid, decodeStored(m));

@@ -51,18 +51,25 @@ const NO_INTERVALS: readonly MembershipInterval[] = [];
  * among `among` stays cheap, and many attached uids do not slow down a small channel.
  */
 export function recipientsAt(channel: ChannelRef, membershipVersion: number, intervals: ChannelIntervals, among?: UidLookup): string[] {
+  return [...eachRecipientAt(channel, membershipVersion, intervals, among)];
+}
+
+/**
+ * The same rule as `recipientsAt`, one recipient at a time, for a caller that spreads the walk of
+ * a very large channel over several turns of its event loop. The maps may change between steps
+ * (JavaScript map iteration tolerates it); a uid added to `among` meanwhile may or may not be seen.
+ */
+export function* eachRecipientAt(channel: ChannelRef, membershipVersion: number, intervals: ChannelIntervals, among?: UidLookup): Generator<string> {
   if (isPersonChannel(channel)) {
-    const pair = [...new Set(personChannelMembers(channel.channelId))];
-    return among ? pair.filter((uid) => among.has(uid)) : pair;
+    for (const uid of new Set(personChannelMembers(channel.channelId))) if (!among || among.has(uid)) yield uid;
+    return;
   }
   const isMember = (stretches: readonly MembershipInterval[]) => stretches.some((i) => isMemberAt(i, membershipVersion));
-  const result: string[] = [];
   if (among && among.size < intervals.size) {
-    for (const uid of among.keys()) if (isMember(intervals.get(uid) ?? NO_INTERVALS)) result.push(uid);
+    for (const uid of among.keys()) if (isMember(intervals.get(uid) ?? NO_INTERVALS)) yield uid;
   } else {
-    for (const [uid, stretches] of intervals) if ((!among || among.has(uid)) && isMember(stretches)) result.push(uid);
+    for (const [uid, stretches] of intervals) if ((!among || among.has(uid)) && isMember(stretches)) yield uid;
   }
-  return result;
 }
 
 /**
