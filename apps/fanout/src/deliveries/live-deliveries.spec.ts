@@ -39,7 +39,7 @@ class Store {
 
   change(channelId: string, kind: 'added' | 'removed', uids: string[]): number {
     const key = `2:${channelId}`;
-    const channel = this.channels.get(key) ?? { version: 0, intervals: new Map() };
+    const channel = this.channels.get(key) ?? { version: 0, intervals: new Map<string, MembershipInterval[]>() };
     this.channels.set(key, channel);
     const version = ++channel.version;
     for (const uid of uids) {
