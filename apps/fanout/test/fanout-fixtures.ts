@@ -10,7 +10,7 @@ export interface Ref {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Delivery = { uid: string; item: 'message' | 'command' | 'attached'; message?: any; command?: any; attached?: { uids: string[] } };
+export type Delivery = { uid: string; uids: string[]; item: 'message' | 'command' | 'attached'; message?: any; command?: any; attached?: { uids: string[] } };
 
 export const envelope = (type: string, key: string, data: unknown, id: string = randomUUID()) =>
   JSON.stringify({ id, type, version: 1, occurred_at: new Date().toISOString(), key, data });
@@ -66,10 +66,13 @@ export class GatewayStream {
     });
   }
 
-  /** Attaches and waits for the acknowledgement: from then on every stored message reaches the uids. */
-  async attach(uids: string[]): Promise<void> {
+  /**
+   * Attaches and waits for the acknowledgement: from then on every stored message reaches the uids.
+   * `batched` is sent only when given, as a client that predates it would (leaving it out).
+   */
+  async attach(uids: string[], options: { batched?: boolean } = {}): Promise<void> {
     const before = this.deliveries.filter((d) => d.item === 'attached').length;
-    this.call.write({ attach: { uids } });
+    this.call.write({ attach: options.batched === undefined ? { uids } : { uids, batched: options.batched } });
     await eventually(async () => this.deliveries.filter((d) => d.item === 'attached').length > before, `attach ack for ${uids.length} uids`);
   }
 

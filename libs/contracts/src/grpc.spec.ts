@@ -178,6 +178,23 @@ describe('proto-loader view of the contract', () => {
     expect(attach).toMatchObject({ action: 'attach', attach: { uids: ['alice', 'bob'] } });
   });
 
+  it('carries the batched delivery fields, absent (false, empty) for clients that do not set them', () => {
+    expect(roundTrip('im.v1.MessageService', 'StreamDeliveries', 'request', { attach: { uids: ['alice'], batched: true } })).toMatchObject({
+      action: 'attach',
+      attach: { uids: ['alice'], batched: true },
+    });
+    expect(roundTrip('im.v1.MessageService', 'StreamDeliveries', 'request', { attach: { uids: ['alice'] } })).toMatchObject({
+      attach: { uids: ['alice'], batched: false },
+    });
+    const batched = roundTrip('im.v1.MessageService', 'StreamDeliveries', 'response', { uids: ['alice', 'bob'], message: { messageSeq: 7 } });
+    expect(batched).toMatchObject({ uid: '', uids: ['alice', 'bob'], item: 'message', message: { messageSeq: 7 } });
+    const perUid = { uid: 'alice', message: { messageSeq: 7 } };
+    expect(roundTrip('im.v1.MessageService', 'StreamDeliveries', 'response', perUid)).toMatchObject({ uid: 'alice', uids: [] });
+    // A per-uid delivery is byte for byte what it was before `uids` existed: the field is never written.
+    const method = serviceAt('im.v1.MessageService').service['StreamDeliveries'];
+    expect(method.responseSerialize(perUid)).toEqual(method.responseSerialize({ ...perUid, uids: [] }));
+  });
+
   it('carries FieldMask as { paths } (not the string[] of the generated type): use toFieldMask and fieldMaskPaths', () => {
     const request = roundTrip('im.v1.ChannelService', 'UpdateChannel', 'request', {
       channel: { channelId: 'team-42', channelType: 2 },

@@ -40,6 +40,41 @@ describe('two instances of every service', () => {
     }
   });
 
+  it('gives batched streams on both instances the recipients at each message stamp while membership changes between messages', async () => {
+    const fanoutAddresses = system.processes.filter((p) => p.name === 'fanout').map((p) => p.grpcAddress);
+    const channel = newGroupRef();
+    const [a, b, c] = [uniqueId('a'), uniqueId('b'), uniqueId('c')];
+    await system.at(0).channels.createChannel({ channel });
+    await system.at(1).subscriptions.addSubscribers({ channel, uids: [a, b] });
+    const gateways = await Promise.all(fanoutAddresses.map((address) => openGateway(address, [a, b, c], { batched: true })));
+    try {
+      // Each step's membership change goes through one instance and the send through the other; a
+      // change applied by either instance's projection must show in both instances' deliveries.
+      const steps: [(i: number) => Promise<unknown>, string[]][] = [
+        [async () => undefined, [a, b]],
+        [(i) => system.at(i).subscriptions.addSubscribers({ channel, uids: [c] }), [a, b, c]],
+        [(i) => system.at(i).subscriptions.removeSubscribers({ channel, uids: [a] }), [b, c]],
+        [async () => undefined, [b, c]],
+        [(i) => system.at(i).subscriptions.addSubscribers({ channel, uids: [a] }), [a, b, c]],
+      ];
+      for (const [i, [change]] of steps.entries()) {
+        await change(i);
+        await system.at(i + 1).messages.sendMessage({ fromUid: b, channel, payload: Buffer.from(`step ${i}`), clientMsgNo: `step-${i}` });
+      }
+      for (const gateway of gateways) {
+        const frames = await eventually(async () => {
+          const found = gateway.received.filter((d) => d.item === 'message' && d.message?.channel.channelId === channel.channelId);
+          return found.length >= steps.length ? found : undefined;
+        }, 'every step delivered on the batched stream');
+        expect(frames.map((d) => [d.message?.messageSeq, d.uid, [...(d.uids ?? [])].sort()])).toEqual(
+          steps.map(([, recipients], i) => [i + 1, '', [...recipients].sort()]),
+        );
+      }
+    } finally {
+      for (const gateway of gateways) gateway.close();
+    }
+  });
+
   it('sequences concurrent sends through both instances without gap or duplicate, retries included (G6, G7)', async () => {
     const channel = newGroupRef();
     const senders = Array.from({ length: 10 }, (_, i) => uniqueId(`s${i}`));

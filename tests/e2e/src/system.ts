@@ -59,12 +59,13 @@ export const newGroupRef = () => ({ channelId: uniqueId('g'), channelType: 2 });
 
 export interface Delivered {
   uid: string;
+  uids?: string[];
   item?: string;
   message?: { messageId: string; messageSeq: number; channel: { channelId: string; channelType: number } };
 }
 
 /** A gateway's StreamDeliveries stream: attach uids (waiting for the server's acknowledgement) and collect deliveries. */
-export async function openGateway(address: string, uids: string[]) {
+export async function openGateway(address: string, uids: string[], options: { batched?: boolean } = {}) {
   const client = grpcClient('MessageService', address);
   const stream = client.raw.streamDeliveries();
   const received: Delivered[] = [];
@@ -74,7 +75,7 @@ export async function openGateway(address: string, uids: string[]) {
     else acks++;
   });
   stream.on('error', () => undefined);
-  stream.write({ attach: { uids } });
+  stream.write({ attach: { uids, batched: options.batched ?? false } });
   const deadline = Date.now() + 20_000;
   while (acks < 1) {
     if (Date.now() > deadline) throw new Error('the attach was never acknowledged');

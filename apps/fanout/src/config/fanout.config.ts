@@ -10,6 +10,12 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
   DELIVERY_STREAM_MAX_QUEUED: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
   /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
   SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
+  /**
+   * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently
+   * used channels dropped first. The default holds several 100k-member channels in about 80 MB; a
+   * channel that does not fit is reloaded from Postgres for each consumed batch that needs it.
+   */
+  DELIVERY_MEMBERSHIP_CACHE_MAX_INTERVALS: z.coerce.number().int().min(1).max(100_000_000).default(500_000),
 });
 export type FanoutConfig = ReturnType<typeof loadFanoutConfig>;
 export const loadFanoutConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(fanoutConfigSchema, env);

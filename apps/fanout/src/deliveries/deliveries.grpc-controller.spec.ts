@@ -27,6 +27,11 @@ class FakeCall extends EventEmitter {
 
 const MAX_QUEUED = 1_000;
 
+/** Pushes one message to whoever among `uids` is attached, as the live push does. */
+const deliver = (hub: DeliveryHub, uids: string[], message: object) => {
+  for (const frame of hub.messageFrames([{ uids, message }])) frame.sink.write(frame.delivery);
+};
+
 describe('StreamDeliveries handling', () => {
   const open = () => {
     const hub = new DeliveryHub();
@@ -40,17 +45,17 @@ describe('StreamDeliveries handling', () => {
     const { hub, call } = open();
     call.emit('data', { action: 'attach', attach: { uids: ['a', 'b', 'a'] } });
     expect(call.written).toEqual([{ uid: '', attached: { uids: ['a', 'b'] } }]);
-    expect(hub.attachedUids().sort()).toEqual(['a', 'b']);
-    hub.deliver('a', { message: { messageSeq: 1 } });
-    expect(call.written[1]).toEqual({ uid: 'a', message: { messageSeq: 1 } });
+    expect([...hub.attached.keys()].sort()).toEqual(['a', 'b']);
+    deliver(hub, ['a'], { messageSeq: 1 });
+    expect(call.written[1]).toStrictEqual({ uid: 'a', message: { messageSeq: 1 } });
   });
 
   it('given a detach, stops delivering to that uid only', () => {
     const { hub, call } = open();
     call.emit('data', { action: 'attach', attach: { uids: ['a', 'b'] } });
     call.emit('data', { action: 'detach', detach: { uids: ['b'] } });
-    hub.deliver('b', { message: {} });
-    hub.deliver('a', { message: {} });
+    deliver(hub, ['b'], {});
+    deliver(hub, ['a'], {});
     expect(call.written.map((d) => (d as { uid: string }).uid)).toEqual(['', 'a']);
   });
 
@@ -62,12 +67,12 @@ describe('StreamDeliveries handling', () => {
     void controller.streamDeliveries(two as never);
     one.emit('data', { action: 'attach', attach: { uids: ['a'] } });
     two.emit('data', { action: 'attach', attach: { uids: ['a'] } });
-    hub.deliver('a', { message: {} });
+    deliver(hub, ['a'], {});
     expect([one.written.length, two.written.length]).toEqual([2, 2]);
     one.emit('end');
     await doneOne;
     expect(one.ended).toBe(true);
-    hub.deliver('a', { message: {} });
+    deliver(hub, ['a'], {});
     expect([one.written.length, two.written.length]).toEqual([2, 3]);
   });
 
@@ -77,17 +82,52 @@ describe('StreamDeliveries handling', () => {
     call.emit('data', { action: 'attach', attach: { uids: ['bad uid'] } });
     await done;
     expect(call.status).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('ID_INVALID_CHARACTERS') });
-    expect(hub.attachedUids()).toEqual([]);
+    expect(hub.attached.size).toBe(0);
+  });
+
+  it('given a first attach with batched set, delivers one frame per message with the recipients attached to the stream', () => {
+    const { hub, call } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a', 'b'], batched: true } });
+    call.emit('data', { action: 'attach', attach: { uids: ['c'], batched: true } });
+    deliver(hub, ['a', 'c', 'z'], { messageSeq: 1 });
+    expect(call.written).toStrictEqual([
+      { uid: '', attached: { uids: ['a', 'b'] } },
+      { uid: '', attached: { uids: ['c'] } },
+      { uid: '', uids: ['a', 'c'], message: { messageSeq: 1 } },
+    ]);
+  });
+
+  it.each([
+    ['a batched stream', true, false],
+    ['a batched stream', true, undefined],
+    ['a per-uid stream', false, true],
+    ['a stream whose first attach left batched unset', undefined, true],
+  ])('on %s, refuses an attach with another batched value (BATCHED_MODE_MISMATCH) and ends the stream', async (_label, first, second) => {
+    const { hub, call, done } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a'], batched: first } });
+    call.emit('data', { action: 'attach', attach: { uids: ['b'], batched: second } });
+    await done;
+    expect(call.status).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('BATCHED_MODE_MISMATCH') });
+    expect(call.written).toEqual([{ uid: '', attached: { uids: ['a'] } }]);
+    expect(hub.attached.size).toBe(0);
+  });
+
+  it('lets a detach come before the first attach, which then still decides the mode', () => {
+    const { hub, call } = open();
+    call.emit('data', { action: 'detach', detach: { uids: ['a'] } });
+    call.emit('data', { action: 'attach', attach: { uids: ['a'], batched: true } });
+    deliver(hub, ['a'], {});
+    expect(call.written[1]).toStrictEqual({ uid: '', uids: ['a'], message: {} });
   });
 
   it('when a stream falls too far behind, ends it with UNAVAILABLE so the gateway reconnects and catches up', async () => {
     const { hub, call, done } = open();
     call.emit('data', { action: 'attach', attach: { uids: ['a'] } });
     call.writableLength = MAX_QUEUED + 1;
-    hub.deliver('a', { message: {} });
+    deliver(hub, ['a'], {});
     await done;
     expect(call.status).toMatchObject({ code: status.UNAVAILABLE, details: expect.stringContaining('STREAM_BEHIND') });
-    expect(hub.attachedUids()).toEqual([]);
+    expect(hub.attached.size).toBe(0);
   });
 
   it('on shutdown, ends every stream with UNAVAILABLE', async () => {

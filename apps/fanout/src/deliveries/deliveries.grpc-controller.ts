@@ -10,10 +10,9 @@ import { DeliveryHub, DeliverySink } from './delivery-hub';
 
 interface StreamRequest {
   action?: 'attach' | 'detach';
-  attach?: { uids?: string[] } | null;
+  attach?: { uids?: string[]; batched?: boolean | null } | null;
   detach?: { uids?: string[] } | null;
 }
-
 
 /** gRPC error → the status a grpc-js server stream ends with (code, `REASON: text`, reason trailer). */
 const toStreamStatus = (error: unknown) => {
@@ -72,7 +71,7 @@ export class DeliveriesGrpcController implements BeforeApplicationShutdown {
         try {
           if (req.action === 'attach' || (req.attach && !req.action)) {
             const uids = validateStreamUids(req.attach?.uids);
-            this.hub.attach(sink, uids);
+            this.hub.attach(sink, uids, req.attach?.batched);
             sink.write({ uid: '', attached: { uids } });
           } else if (req.action === 'detach' || req.detach) {
             this.hub.detach(sink, validateStreamUids(req.detach?.uids));

@@ -1,12 +1,6 @@
-import { memberKey } from '@im/fanout-domain';
-import { ChannelRef } from '@im/shared-domain';
+import { memberKey, MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
+import { ChannelRef, channelKey } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
-
-/** A message whose recipients are wanted: its channel and the membership version it was stamped with. */
-export interface StampedMessage {
-  channel: ChannelRef;
-  membershipVersion: number;
-}
 
 /**
  * The one place that reads and writes channel membership (fanout.memberships and the membership
@@ -24,30 +18,37 @@ export class MembershipRepository {
     return rows.map((r) => r.uid);
   }
 
-  /** The members of channel C at membership version v, among `uids`. */
-  async membersAt(em: EntityManager, channel: ChannelRef, version: number, uids: readonly string[]): Promise<string[]> {
-    const found = await this.recipientsAmong(em, [{ channel, membershipVersion: version }], uids);
-    return found[0];
-  }
-
   /**
-   * For each message, its recipients among `uids`, in one query for the whole list (the live
-   * delivery path calls it once per consumed batch).
+   * Each channel's membership as one snapshot: every uid's stretches and the membership version
+   * they reflect (version 0 and no stretches for a channel not seen yet). One statement for all the
+   * channels, so the version and the stretches of each agree (the projection moves both in one
+   * transaction). Keyed by `channelKey`.
    */
-  async recipientsAmong(em: EntityManager, messages: readonly StampedMessage[], uids: readonly string[]): Promise<string[][]> {
-    const result: string[][] = messages.map(() => []);
-    if (messages.length === 0 || uids.length === 0) return result;
-    const rows: { idx: string; uid: string }[] = await em.query(
-      `SELECT m.idx, ms.uid
-         FROM unnest($1::int[], $2::text[], $3::bigint[]) WITH ORDINALITY AS m(channel_type, channel_id, version, idx)
-         JOIN fanout.memberships ms
-           ON ms.channel_type = m.channel_type AND ms.channel_id = m.channel_id
-          AND ms.join_version <= m.version AND (ms.left_version IS NULL OR ms.left_version > m.version)
-        WHERE ms.uid = ANY($4::text[])
-        ORDER BY m.idx, ms.uid`,
-      [messages.map((m) => m.channel.channelType), messages.map((m) => m.channel.channelId), messages.map((m) => m.membershipVersion), uids],
-    );
-    for (const r of rows) result[Number(r.idx) - 1].push(r.uid);
+  async snapshots(em: EntityManager, channels: readonly ChannelRef[]): Promise<Map<string, MembershipSnapshot>> {
+    const result = new Map<string, MembershipSnapshot>();
+    if (channels.length === 0) return result;
+    const rows: { channel_type: number; channel_id: string; version: string; uid: string | null; join_version: string | null; left_version: string | null }[] =
+      await em.query(
+        `SELECT c.channel_type, c.channel_id, coalesce(h.membership_version, 0) AS version, m.uid, m.join_version, m.left_version
+           FROM unnest($1::int[], $2::text[]) AS c(channel_type, channel_id)
+           LEFT JOIN fanout.channel_heads h ON h.channel_type = c.channel_type AND h.channel_id = c.channel_id
+           LEFT JOIN fanout.memberships m ON m.channel_type = c.channel_type AND m.channel_id = c.channel_id`,
+        [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],
+      );
+    const intervalsOf = new Map<string, Map<string, MembershipInterval[]>>();
+    for (const r of rows) {
+      const key = channelKey({ channelType: r.channel_type, channelId: r.channel_id });
+      let intervals = intervalsOf.get(key);
+      if (!intervals) {
+        intervalsOf.set(key, (intervals = new Map()));
+        result.set(key, { version: Number(r.version), intervals });
+      }
+      if (r.uid === null) continue;
+      const stretch = { joinVersion: Number(r.join_version), leftVersion: r.left_version === null ? null : Number(r.left_version) };
+      const stretches = intervals.get(r.uid);
+      if (stretches) stretches.push(stretch);
+      else intervals.set(r.uid, [stretch]);
+    }
     return result;
   }
 

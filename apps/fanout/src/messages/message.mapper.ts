@@ -1,6 +1,6 @@
 import { StoredMessageData } from '@im/contracts';
 import { SendRequest, validateSendRequest } from '@im/fanout-domain';
-import { channelAsSeenBy, ChannelRef, resolveChannelForUser } from '@im/shared-domain';
+import { channelAsSeenBy, ChannelRef, isPersonChannel, resolveChannelForUser } from '@im/shared-domain';
 import { MessageRow } from './message.repository';
 
 /** SendMessageRequest as it arrives from gRPC (payload bytes) or as the data of `message.send` (payload base64). */
@@ -45,4 +45,20 @@ export const toMessageFor = (uid: string, m: { channel: ChannelRef } & Omit<Mess
 
 export const rowToMessageFor = (uid: string, m: MessageRow) => toMessageFor(uid, { ...m, sentAtMs: m.sentAt.getTime() });
 
-export const storedToMessageFor = (uid: string, m: StoredMessageData) => toMessageFor(uid, { ...m, payload: Buffer.from(m.payload, 'base64') });
+/** A `message.stored` message with its payload decoded, ready to be shown to any of its recipients. */
+export const decodeStored = (m: StoredMessageData) => ({ ...m, payload: Buffer.from(m.payload, 'base64') });
+
+/**
+ * The proto `Message`s of a stored message for its recipients, one per way they see it: a group is
+ * seen the same by all (one view), a person channel differently by each of its two people. The
+ * payload is decoded once and shared by every view.
+ */
+export function storedToMessageViews(m: StoredMessageData, recipients: readonly string[]): { uids: string[]; message: ReturnType<typeof toMessageFor> }[] {
+  if (recipients.length === 0) return [];
+  const decoded = decodeStored(m);
+  if (isPersonChannel(m.channel)) return recipients.map((uid) => ({ uids: [uid], message: toMessageFor(uid, decoded) }));
+  return [{ uids: [...recipients], message: toMessageFor(recipients[0], decoded) }];
+}
+
+/** The proto `Message` of a stored group message: every recipient sees the group itself. */
+export const storedGroupMessage = (m: StoredMessageData) => toMessageFor(m.fromUid, decodeStored(m));

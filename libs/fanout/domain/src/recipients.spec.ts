@@ -1,5 +1,15 @@
 import { DomainError } from '@im/shared-domain';
-import { isMemberAt, isNewMembershipVersion, MAX_STREAM_UIDS, MembershipInterval, recipientsAt, validateStreamUids } from './recipients';
+import {
+  batchedAfterAttach,
+  isMemberAt,
+  isNewMembershipVersion,
+  MAX_STREAM_UIDS,
+  MembershipInterval,
+  MembershipSnapshot,
+  recipientsAt,
+  snapshotAnswers,
+  validateStreamUids,
+} from './recipients';
 
 const group = { channelId: 'g1', channelType: 2 };
 const reasonOf = (fn: () => unknown) => {
@@ -13,15 +23,18 @@ const reasonOf = (fn: () => unknown) => {
 
 describe('recipients at a membership version', () => {
   // given: a joined at 1; b joined at 2 and left at 4; c joined at 3, left at 5, rejoined at 7
-  const history: Record<string, MembershipInterval[]> = {
-    a: [{ joinVersion: 1, leftVersion: null }],
-    b: [{ joinVersion: 2, leftVersion: 4 }],
-    c: [
-      { joinVersion: 3, leftVersion: 5 },
-      { joinVersion: 7, leftVersion: null },
+  const history = new Map<string, MembershipInterval[]>([
+    ['a', [{ joinVersion: 1, leftVersion: null }]],
+    ['b', [{ joinVersion: 2, leftVersion: 4 }]],
+    [
+      'c',
+      [
+        { joinVersion: 3, leftVersion: 5 },
+        { joinVersion: 7, leftVersion: null },
+      ],
     ],
-  };
-  const at = (version: number) => recipientsAt(group, version, ['a', 'b', 'c', 'stranger'], (uid) => history[uid] ?? []);
+  ]);
+  const sorted = (uids: string[]) => [...uids].sort();
 
   it.each([
     [0, []],
@@ -33,7 +46,25 @@ describe('recipients at a membership version', () => {
     [6, ['a']],
     [7, ['a', 'c']],
   ])('when a message is stamped with version %i, then exactly %j receive it', (version, expected) => {
-    expect(at(version)).toEqual(expected);
+    expect(sorted(recipientsAt(group, version, history))).toEqual(expected);
+  });
+
+  it.each([
+    ['fewer uids among than members (walks the uids among)', ['c', 'stranger']],
+    ['more uids among than members (walks the members)', ['a', 'b', 'c', 'stranger', 'x', 'y', 'z']],
+  ])('restricted to some uids, gives the same answer whichever set is smaller: %s', (_label, among) => {
+    const set = new Set(among);
+    for (let version = 0; version <= 8; version++) {
+      const expected = recipientsAt(group, version, history).filter((uid) => set.has(uid));
+      expect(sorted(recipientsAt(group, version, history, set))).toEqual(sorted(expected));
+    }
+    // The keys of a map (e.g. uid -> streams) serve as well as a set.
+    const map = new Map(among.map((uid) => [uid, 1]));
+    expect(sorted(recipientsAt(group, 3, history, map))).toEqual(sorted(['a', 'b', 'c'].filter((uid) => set.has(uid))));
+  });
+
+  it('gives nobody in a channel with no stretches, whatever the uids among', () => {
+    expect(recipientsAt(group, 5, new Map(), new Set(['a']))).toEqual([]);
   });
 
   it('treats the join version as inclusive and the leave version as exclusive', () => {
@@ -41,15 +72,76 @@ describe('recipients at a membership version', () => {
     expect(isMemberAt({ joinVersion: 3, leftVersion: 5 }, 5)).toBe(false);
   });
 
-  it('gives a person channel to its two people, whatever the version, and to no one else', () => {
+  it('gives a person channel to its two people, whatever the version and the stretches, and to no one else', () => {
     const person = { channelId: 'a|b', channelType: 1 };
-    expect(recipientsAt(person, 0, ['a', 'b', 'c'], () => [])).toEqual(['a', 'b']);
+    expect(recipientsAt(person, 0, new Map())).toEqual(['a', 'b']);
+    expect(recipientsAt(person, 0, history, new Set(['b', 'c']))).toEqual(['b']);
+    expect(recipientsAt({ channelId: 'a|a', channelType: 1 }, 0, new Map(), new Set(['a']))).toEqual(['a']);
   });
 
   it('applies a membership event only when its version is newer than the applied one', () => {
     expect(isNewMembershipVersion(3, 4)).toBe(true);
     expect(isNewMembershipVersion(4, 4)).toBe(false);
     expect(isNewMembershipVersion(4, 2)).toBe(false);
+  });
+});
+
+describe('a membership snapshot answers for every version up to its own', () => {
+  /** Applies membership events as the fanout's projection does: a leave closes a stretch, a (re)join opens one. */
+  const snapshotAfter = (events: { kind: 'added' | 'removed'; uids: string[] }[]): MembershipSnapshot => {
+    const intervals = new Map<string, MembershipInterval[]>();
+    events.forEach(({ kind, uids }, i) => {
+      const version = i + 1;
+      for (const uid of uids) {
+        const stretches = intervals.get(uid) ?? [];
+        const open = stretches.find((s) => s.leftVersion === null);
+        if (kind === 'added' && !open) intervals.set(uid, [...stretches, { joinVersion: version, leftVersion: null }]);
+        if (kind === 'removed' && open) open.leftVersion = version;
+      }
+    });
+    return { version: events.length, intervals };
+  };
+
+  it('gives, for a message stamped with v, the same recipients from the snapshot at v and from any later one', () => {
+    const uids = ['a', 'b', 'c', 'd'];
+    // A pseudo-random but fixed history of 40 changes.
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const events = Array.from({ length: 40 }, () => ({
+      kind: next() % 3 === 0 ? ('removed' as const) : ('added' as const),
+      uids: uids.filter(() => next() % 2 === 0),
+    }));
+    for (let later = 0; later <= events.length; later++) {
+      const snapshot = snapshotAfter(events.slice(0, later));
+      for (let v = 0; v <= later; v++) {
+        expect(snapshotAnswers(snapshot, v)).toBe(true);
+        const exact = snapshotAfter(events.slice(0, v));
+        expect([v, later, recipientsAt(group, v, snapshot.intervals).sort()]).toEqual([v, later, recipientsAt(group, v, exact.intervals).sort()]);
+      }
+      expect(snapshotAnswers(snapshot, later + 1)).toBe(false);
+    }
+  });
+});
+
+describe('batched or per-uid delivery stream', () => {
+  it.each([
+    [undefined, true, true],
+    [undefined, false, false],
+    [undefined, undefined, false],
+    [undefined, null, false],
+    [true, true, true],
+    [false, false, false],
+    [false, undefined, false],
+  ])('given the stream is %s, an attach with batched %s leaves it %s', (current, requested, expected) => {
+    expect(batchedAfterAttach(current, requested)).toBe(expected);
+  });
+
+  it.each([
+    [true, false],
+    [true, undefined],
+    [false, true],
+  ])('given the stream is %s, refuses an attach with batched %s', (current, requested) => {
+    expect(reasonOf(() => batchedAfterAttach(current, requested))).toBe('INVALID_ARGUMENT/BATCHED_MODE_MISMATCH');
   });
 });
 

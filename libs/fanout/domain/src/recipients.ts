@@ -14,24 +14,62 @@ export interface MembershipInterval {
 export const isMemberAt = (interval: MembershipInterval, version: number): boolean =>
   interval.joinVersion <= version && (interval.leftVersion === null || version < interval.leftVersion);
 
+/** Every uid's membership stretches of one channel. */
+export type ChannelIntervals = ReadonlyMap<string, readonly MembershipInterval[]>;
+
 /**
- * The recipients of a message stamped with `membershipVersion`, among `candidates` (e.g. the uids
- * attached to a gateway stream). Person channels: their two people, whatever the version.
+ * A channel's membership as of membership version `version`: every uid's stretches then. Stretches
+ * are append-only facts (a leave closes one, a rejoin opens another), so a snapshot at V answers
+ * exactly for any message stamped with a version up to V, however much later it is used.
  */
-export function recipientsAt(
-  channel: ChannelRef,
-  membershipVersion: number,
-  candidates: Iterable<string>,
-  intervalsOf: (uid: string) => readonly MembershipInterval[],
-): string[] {
-  const result: string[] = [];
+export interface MembershipSnapshot {
+  version: number;
+  intervals: ChannelIntervals;
+}
+
+/** Whether a snapshot gives the exact recipients of a message stamped with `stampedVersion`. */
+export const snapshotAnswers = (snapshot: MembershipSnapshot, stampedVersion: number): boolean => stampedVersion <= snapshot.version;
+
+/**
+ * A set of uids that can be probed and walked (a Set, or the keys of a Map): e.g. the uids attached
+ * to the gateway streams of an instance.
+ */
+export interface UidLookup {
+  readonly size: number;
+  has(uid: string): boolean;
+  keys(): Iterable<string>;
+}
+
+const NO_INTERVALS: readonly MembershipInterval[] = [];
+
+/**
+ * The recipients of a message of `channel` stamped with `membershipVersion`: the uids with a
+ * stretch that holds at that version (person channels: their two people, whatever the version),
+ * restricted to `among` when given. `intervals` must reflect at least `membershipVersion`.
+ *
+ * The cost is that of the smaller of the two sets, so a large channel with few of its members
+ * among `among` stays cheap, and many attached uids do not slow down a small channel.
+ */
+export function recipientsAt(channel: ChannelRef, membershipVersion: number, intervals: ChannelIntervals, among?: UidLookup): string[] {
+  return [...eachRecipientAt(channel, membershipVersion, intervals, among)];
+}
+
+/**
+ * The same rule as `recipientsAt`, one recipient at a time, for a caller that spreads the walk of
+ * a very large channel over several turns of its event loop. The maps may change between steps
+ * (JavaScript map iteration tolerates it); a uid added to `among` meanwhile may or may not be seen.
+ */
+export function* eachRecipientAt(channel: ChannelRef, membershipVersion: number, intervals: ChannelIntervals, among?: UidLookup): Generator<string> {
   if (isPersonChannel(channel)) {
-    const pair = new Set(personChannelMembers(channel.channelId));
-    for (const uid of candidates) if (pair.has(uid)) result.push(uid);
-    return result;
+    for (const uid of new Set(personChannelMembers(channel.channelId))) if (!among || among.has(uid)) yield uid;
+    return;
   }
-  for (const uid of candidates) if (intervalsOf(uid).some((i) => isMemberAt(i, membershipVersion))) result.push(uid);
-  return result;
+  const isMember = (stretches: readonly MembershipInterval[]) => stretches.some((i) => isMemberAt(i, membershipVersion));
+  if (among && among.size < intervals.size) {
+    for (const uid of among.keys()) if (isMember(intervals.get(uid) ?? NO_INTERVALS)) yield uid;
+  } else {
+    for (const [uid, stretches] of intervals) if ((!among || among.has(uid)) && isMember(stretches)) yield uid;
+  }
 }
 
 /**
@@ -43,6 +81,13 @@ export const isNewMembershipVersion = (appliedVersion: number, eventVersion: num
 /** At most this many uids per attach or detach request on a delivery stream. */
 export const MAX_STREAM_UIDS = 10_000;
 
+/**
+ * At most this many uids in the `uids` of one batched delivery: a message with more recipients on
+ * one stream comes in several frames. Keeps every frame far below the 4 MiB default gRPC message
+ * limit (10000 uids of 64 characters are about 660 KB) and bounds the time one frame takes to encode.
+ */
+export const MAX_DELIVERY_FRAME_UIDS = 10_000;
+
 export function validateStreamUids(uids: unknown): string[] {
   if (!Array.isArray(uids) || uids.length === 0) throw invalidArgument('EMPTY_UIDS', 'attach and detach must name at least one uid');
   if (uids.length > MAX_STREAM_UIDS) {
@@ -50,4 +95,20 @@ export function validateStreamUids(uids: unknown): string[] {
   }
   uids.forEach((u, i) => validateUid(u, `uids[${i}]`));
   return [...new Set(uids as string[])];
+}
+
+/**
+ * Whether a delivery stream is batched once an Attach is applied (`current` undefined before its
+ * first Attach): the first Attach decides, and every later one must say the same, so a gateway never
+ * receives a mix of per-uid and batched frames on one stream. Unset means per-uid (older clients).
+ */
+export function batchedAfterAttach(current: boolean | undefined, requested: boolean | null | undefined): boolean {
+  const batched = requested === true;
+  if (current !== undefined && current !== batched) {
+    throw invalidArgument(
+      'BATCHED_MODE_MISMATCH',
+      `this stream's first attach set batched: ${current}; every attach on the stream must do the same (got batched: ${batched})`,
+    );
+  }
+  return batched;
 }

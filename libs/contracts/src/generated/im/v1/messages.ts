@@ -79,6 +79,14 @@ export interface StreamDeliveriesRequest {
 export interface StreamDeliveriesRequest_Attach {
   /** 1 to 10000 uids; attaching an attached uid is a no-op. */
   uids: string[];
+  /**
+   * Whether the stream is batched: each message is delivered once to the stream with
+   * `Delivery.uids` listing its recipients among the attached uids, instead of once per
+   * recipient with `Delivery.uid`. The first Attach of a stream decides, and every later Attach
+   * on the stream must carry the same value (else INVALID_ARGUMENT / BATCHED_MODE_MISMATCH).
+   * Unset (false) keeps the per-uid deliveries of clients that predate this field.
+   */
+  batched: boolean;
 }
 
 /** Stop delivering to these uids on this stream. */
@@ -87,11 +95,17 @@ export interface StreamDeliveriesRequest_Detach {
   uids: string[];
 }
 
-/** One push to one attached uid, or the acknowledgement of an attach. */
+/**
+ * One push to one attached uid (or, on a batched stream, to several), or the acknowledgement of
+ * an attach.
+ */
 export interface Delivery {
-  /** The recipient; empty for `attached`. */
+  /** The recipient; empty for `attached`, and for `message` on a batched stream (see `uids`). */
   uid: string;
-  /** A new message of a channel the recipient belongs to, its channel as seen by the recipient. */
+  /**
+   * A new message of a channel the recipient belongs to, its channel as seen by the recipient
+   * (on a batched stream: by every uid in `uids`).
+   */
   message?:
     | Message
     | null;
@@ -100,7 +114,19 @@ export interface Delivery {
     | Command
     | null;
   /** The acknowledgement of an Attach request on this stream. */
-  attached?: Delivery_Attached | null;
+  attached?:
+    | Delivery_Attached
+    | null;
+  /**
+   * Batched streams only (see `StreamDeliveriesRequest.Attach.batched`); empty on per-uid streams.
+   * For `message`: the recipients of the message among the uids attached to this stream, each
+   * listed once; they all see the message exactly as given, channel included. A person channel is
+   * seen differently by its two people, so its message comes once per viewpoint, each with the one
+   * uid that sees it that way. At most 10000 uids per Delivery: a message with more recipients on
+   * the stream comes in consecutive Deliveries that split them (the union is the recipients). For
+   * `command`: the one recipient, the same as `uid`. Empty for `attached`.
+   */
+  uids: string[];
 }
 
 /**
@@ -161,9 +187,17 @@ export interface MessageServiceClient {
    * are registered: a gateway that catches up with SyncMessages after the acknowledgement misses
    * nothing.
    *
+   * A stream is either per-uid (the default) or batched, fixed by its first Attach
+   * (`Attach.batched`). A per-uid stream receives each message once per attached recipient, with
+   * `Delivery.uid` set. A batched stream receives each message once, with `Delivery.uids` listing
+   * its recipients attached to the stream (once per viewpoint for a person channel, whose channel
+   * is seen differently by its two people; in parts of at most 10000 uids); a gateway holding many
+   * members of a large group then receives one frame per message instead of one per member.
+   *
    * Errors end the stream: INVALID_ARGUMENT / TOO_MANY_UIDS when one request carries more than
    * 10000 uids, EMPTY_UIDS when it carries none, MISSING_ACTION when it is neither attach nor
-   * detach, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
+   * detach, BATCHED_MODE_MISMATCH when an Attach's `batched` differs from the first Attach's on
+   * the stream, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
    * falls behind (STREAM_BEHIND: more deliveries not yet taken by the client than the server allows,
    * 50000 by default).
    */
@@ -223,9 +257,17 @@ export interface MessageServiceController {
    * are registered: a gateway that catches up with SyncMessages after the acknowledgement misses
    * nothing.
    *
+   * A stream is either per-uid (the default) or batched, fixed by its first Attach
+   * (`Attach.batched`). A per-uid stream receives each message once per attached recipient, with
+   * `Delivery.uid` set. A batched stream receives each message once, with `Delivery.uids` listing
+   * its recipients attached to the stream (once per viewpoint for a person channel, whose channel
+   * is seen differently by its two people; in parts of at most 10000 uids); a gateway holding many
+   * members of a large group then receives one frame per message instead of one per member.
+   *
    * Errors end the stream: INVALID_ARGUMENT / TOO_MANY_UIDS when one request carries more than
    * 10000 uids, EMPTY_UIDS when it carries none, MISSING_ACTION when it is neither attach nor
-   * detach, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
+   * detach, BATCHED_MODE_MISMATCH when an Attach's `batched` differs from the first Attach's on
+   * the stream, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
    * falls behind (STREAM_BEHIND: more deliveries not yet taken by the client than the server allows,
    * 50000 by default).
    */
