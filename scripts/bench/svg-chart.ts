@@ -11,9 +11,9 @@ export interface LoadPoint {
   p99Ms: number;
 }
 
-const WIDTH = 800;
-const HEIGHT = 460;
-const PLOT = { left: 80, right: WIDTH - 90, top: 60, bottom: HEIGHT - 70 };
+const WIDTH = 860;
+const HEIGHT = 500;
+const PLOT = { left: 80, right: WIDTH - 90, top: 74, bottom: HEIGHT - 92 };
 const COLORS = { p50: '#1f77b4', p99: '#d62728', achieved: '#2ca02c', grid: '#e0e0e0', axis: '#333' };
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -42,9 +42,11 @@ const polyline = (points: [number, number][], color: string, dashed = false) =>
   `<polyline fill="none" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''} points="${points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>` +
   points.map(([x, y]) => `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3.5" fill="${color}"/>`).join('');
 
+const fontAttrs = (size: number) => `font-family="sans-serif" font-size="${size}" fill="#333"`;
 const text = (x: number, y: number, s: string, attrs = '') => `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escapeXml(s)}</text>`;
 
-export function latencyChartSvg(points: LoadPoint[], title: string, subtitle: string): string {
+/** `subtitles`: short lines under the title (workload, run date and machine). */
+export function latencyChartSvg(points: LoadPoint[], title: string, subtitles: string[]): string {
   const xTicks = linearTicks(Math.max(...points.map((p) => Math.max(p.offeredPerSec, p.achievedPerSec)), 1));
   const xMax = xTicks[xTicks.length - 1];
   const latencies = points.flatMap((p) => [p.p50Ms, p.p99Ms]).map((v) => Math.max(v, 0.1));
@@ -53,7 +55,7 @@ export function latencyChartSvg(points: LoadPoint[], title: string, subtitle: st
   const x = (v: number) => PLOT.left + (v / xMax) * (PLOT.right - PLOT.left);
   const yLatency = (ms: number) => PLOT.bottom - ((Math.log10(Math.max(ms, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin) || 1)) * (PLOT.bottom - PLOT.top);
   const yRate = (v: number) => PLOT.bottom - (v / xMax) * (PLOT.bottom - PLOT.top);
-  const font = 'font-family="sans-serif" font-size="12" fill="#333"';
+  const font = fontAttrs(12);
 
   const grid = [
     ...xTicks.map((t) => `<line x1="${x(t)}" y1="${PLOT.top}" x2="${x(t)}" y2="${PLOT.bottom}" stroke="${COLORS.grid}"/>` + text(x(t), PLOT.bottom + 18, num(t), `${font} text-anchor="middle"`)),
@@ -62,7 +64,7 @@ export function latencyChartSvg(points: LoadPoint[], title: string, subtitle: st
   ];
   const axes = [
     `<rect x="${PLOT.left}" y="${PLOT.top}" width="${PLOT.right - PLOT.left}" height="${PLOT.bottom - PLOT.top}" fill="none" stroke="${COLORS.axis}"/>`,
-    text((PLOT.left + PLOT.right) / 2, HEIGHT - 28, 'offered load (messages/s)', `${font} text-anchor="middle"`),
+    text((PLOT.left + PLOT.right) / 2, PLOT.bottom + 40, 'offered load (messages/s)', `${font} text-anchor="middle"`),
     text(20, (PLOT.top + PLOT.bottom) / 2, 'send-ack latency (ms, log scale)', `${font} text-anchor="middle" transform="rotate(-90 20 ${(PLOT.top + PLOT.bottom) / 2})"`),
     text(WIDTH - 18, (PLOT.top + PLOT.bottom) / 2, 'achieved (acknowledged messages/s)', `${font} text-anchor="middle" transform="rotate(90 ${WIDTH - 18} ${(PLOT.top + PLOT.bottom) / 2})"`),
   ];
@@ -79,14 +81,14 @@ export function latencyChartSvg(points: LoadPoint[], title: string, subtitle: st
       ['achieved rate (right axis; dotted: = offered)', COLORS.achieved, true],
     ] as const
   ).map(([label, color, dashed], i) => {
-    const lx = PLOT.left + 10 + i * 235;
-    return `<line x1="${lx}" y1="${PLOT.top - 14}" x2="${lx + 24}" y2="${PLOT.top - 14}" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/>` + text(lx + 30, PLOT.top - 10, label, `${font} font-size="11"`);
+    const [lx, ly] = [PLOT.left + i * 235, HEIGHT - 18];
+    return `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 24}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/>` + text(lx + 30, ly, label, fontAttrs(11));
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
-    text(WIDTH / 2, 22, title, `font-family="sans-serif" font-size="15" font-weight="bold" fill="#222" text-anchor="middle"`),
-    text(WIDTH / 2, 40, subtitle, `${font} text-anchor="middle"`),
+    text(WIDTH / 2, 22, title, `${fontAttrs(15)} font-weight="bold" text-anchor="middle"`),
+    ...subtitles.map((line, i) => text(WIDTH / 2, 42 + i * 16, line, `${fontAttrs(11)} text-anchor="middle"`)),
     ...grid,
     ...axes,
     ...series,
