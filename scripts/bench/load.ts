@@ -18,6 +18,8 @@ export interface LoadResult {
 
 export interface OpenLoopResult extends LoadResult {
   offeredPerSec: number;
+  /** The arrival rate actually realised (Poisson counts vary), measured like `ackedPerSec`, over the span of the arrivals. */
+  issuedPerSec: number;
   /** Sends started; fewer than planned when the count bound was reached first. */
   issued: number;
   /** Arrivals that found `maxInFlight` sends outstanding and had to wait for one to finish. */
@@ -92,8 +94,10 @@ export async function runOpenLoop(opts: {
   const inFlight = new Set<Promise<void>>();
   let capHits = 0;
   let issued = 0;
+  let lastArrivalMs = 0;
   const t0 = performance.now();
   for (let at = 0; at < opts.durationMs && issued < opts.maxCount; at += nextGap()) {
+    lastArrivalMs = at;
     const scheduledAt = t0 + at;
     const wait = scheduledAt - performance.now();
     if (wait >= 1) await sleep(wait);
@@ -109,5 +113,6 @@ export async function runOpenLoop(opts: {
   // system keeps up, and the drain rate when it does not.
   const ackSpanS = (outcomes.lastAckAt - outcomes.firstAckAt) / 1000;
   const acked = outcomes.latenciesMs.length;
-  return { ...outcomes.result(ackSpanS > 0 ? (acked - 1) / ackSpanS : 0), offeredPerSec: opts.ratePerSec, issued, capHits };
+  const issuedPerSec = lastArrivalMs > 0 ? ((issued - 1) * 1000) / lastArrivalMs : opts.ratePerSec;
+  return { ...outcomes.result(ackSpanS > 0 ? (acked - 1) / ackSpanS : 0), offeredPerSec: opts.ratePerSec, issuedPerSec, issued, capHits };
 }
