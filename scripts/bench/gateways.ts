@@ -95,13 +95,17 @@ export class Gateways {
     return this.phases.get(phase) ?? { deliveries: 0, lastAt: 0 };
   }
 
-  /** Waits until `expected` deliveries of `phase` arrived, a stream ended, or nothing arrived for `quietMs`. */
-  async awaitDeliveries(phase: string, expected: number, quietMs = 10_000): Promise<PhaseDeliveries> {
+  /**
+   * Waits until `expected` deliveries of `phase` arrived, or nothing arrived for `quietMs` (e.g. a
+   * stream was ended: the others still drain, so the next phase starts without a backlog), or `maxMs`.
+   */
+  async awaitDeliveries(phase: string, expected: number, quietMs = 10_000, maxMs = 600_000): Promise<PhaseDeliveries> {
     let seen = -1;
-    let progressAt = performance.now();
+    const startedAt = performance.now();
+    let progressAt = startedAt;
     for (;;) {
       const now = this.deliveriesOf(phase);
-      if (now.deliveries >= expected || this.ended.length > 0) return now;
+      if (now.deliveries >= expected || performance.now() - startedAt > maxMs) return now;
       if (now.deliveries !== seen) {
         seen = now.deliveries;
         progressAt = performance.now();

@@ -121,7 +121,7 @@ export interface ModeResult {
 
 /** Closed loop for the maximum rate, then open loop at half of it; per stream mode when gateways are attached. */
 export async function runWorkload(sys: SystemUnderTest, spec: WorkloadSpec, settings: SendBenchSettings): Promise<ModeResult[]> {
-  log(`workload ${spec.key}: creating ${fmt(spec.groups)} groups × ${fmt(spec.members)} members`);
+  log(`workload ${spec.key}: creating ${fmt(spec.groups)} × ${fmt(spec.members)} members`);
   const groups = await createGroups(sys, spec.groups, spec.members);
   const results: ModeResult[] = [];
   for (const mode of spec.gateways ? (['per-uid', 'batched'] as const) : [undefined]) {
@@ -161,7 +161,7 @@ function saturation(step: PhaseResult, firstP99Ms: number): string | undefined {
 
 /** Open loop at rising offered rates (× 1.5 per step) on batched streams, until saturation. */
 export async function runSweep(sys: SystemUnderTest, spec: WorkloadSpec, settings: SendBenchSettings, startPerSec: number): Promise<SweepResult> {
-  log(`sweep: creating ${fmt(spec.groups)} groups × ${fmt(spec.members)} members`);
+  log(`sweep: creating ${fmt(spec.groups)} × ${fmt(spec.members)} members`);
   const groups = await createGroups(sys, spec.groups, spec.members);
   const gateways = await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode: 'batched' });
   const steps: PhaseResult[] = [];

@@ -173,14 +173,17 @@ function profileSection(r: SendBenchResults): string {
   const unprofiled = r.workloads.find((w) => w.spec.key === 'b' && w.mode === 'batched')?.closed.load.ackedPerSec;
   const parts = Object.entries(summaries).map(([service, s]) => {
     const busy = s.sampledMs - s.idleMs;
+    const heading = `#### ${service}
+
+Busy ${fmt(busy / 1000, 1)} s of ${fmt(s.sampledMs / 1000, 1)} s sampled (${pct(s.sampledMs > 0 ? busy / s.sampledMs : 0)} of its main thread)${s.windowed ? '' : '; the window missed the profile, so this covers the whole process'}.`;
+    // A nearly idle thread's top functions are timer and socket noise.
+    if (busy < 0.05 * s.sampledMs) return `${heading} Mostly idle: no table.`;
     const rows = Array.from({ length: Math.max(s.byFunction.length, s.byFile.length) }, (_, i) => {
       const f = s.byFunction[i];
       const file = s.byFile[i];
       return [f ? `\`${f.name}\`` : '', f ? pct(f.share) : '', file ? `\`${file.name}\`` : '', file ? pct(file.share) : ''];
     });
-    return `#### ${service}
-
-Busy ${fmt(busy / 1000, 1)} s of ${fmt(s.sampledMs / 1000, 1)} s sampled (${pct(s.sampledMs > 0 ? busy / s.sampledMs : 0)} of its main thread)${s.windowed ? '' : '; the window missed the profile, so this covers the whole process'}.
+    return `${heading}
 
 ${table(['function (self time)', 'share of busy', 'file or package (self time)', 'share of busy'], rows, 'lrlr')}`;
   });
