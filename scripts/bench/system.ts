@@ -47,7 +47,8 @@ export class SystemUnderTest {
     const profiles: Partial<Record<ServiceName, string>> = {};
     for (const name of SERVICES) {
       const dir = this.profileDir && join(this.profileDir, name);
-      const file = dir ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().pop() : undefined;
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
+      const file = dir ? readdirSync(dir).find((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0') : undefined;
       if (dir && file) profiles[name] = join(dir, file);
     }
     return profiles;
