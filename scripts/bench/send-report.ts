@@ -95,7 +95,8 @@ function workloadSection(r: SendBenchResults): string {
 
 Each workload runs closed loop first (${s.senders} senders, each sending again as soon as its previous send is
 acknowledged, ${fmt(s.closedLoopMs / 1000, 1)} s: the maximum acknowledged rate), then open loop at half that rate
-(${s.arrivals} arrivals for ${fmt(s.openLoopMs / 1000, 1)} s: the latency at a load the system sustains). Messages/s counts
+(${s.arrivals} arrivals for ${fmt(s.openLoopMs / 1000, 1)} s, at most ${fmt(s.maxInFlight)} sends in flight, latency from each send's
+scheduled arrival: the latency at a load the system sustains). Messages/s counts
 acknowledged sends; deliveries are counted by the simulated gateways (${s.gatewayStreams} StreamDeliveries streams
 sharing the members, one connection), a batched frame counting once per uid it lists; delivered / expected
 compares them with acknowledged sends × members. "Streams" gives the mode the gateways asked for and the frames the
