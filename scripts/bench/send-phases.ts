@@ -1,4 +1,5 @@
 import { uniqueId } from '@im/testing';
+import { groupsSharedWithOthers } from './broker-guard';
 import { CpuSampler, CpuUsage } from './cpu-usage';
 import { profileClockNow } from './cpu-profile';
 import { EventLoopProbe } from './event-loop-probe';
@@ -29,6 +30,8 @@ export interface PhaseResult {
   cpu?: CpuUsage;
   /** When the load ran, on the CPU profiles' clock. */
   window: { fromUs: number; toUs: number };
+  /** Consumer groups another system had joined by the end of the phase: its figures are not to be trusted. */
+  sharedGroups: string[];
 }
 
 export interface Target {
@@ -83,9 +86,11 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
     delivery = { delivered: arrived.deliveries, expected, perSec: seconds > 0 ? arrived.deliveries / seconds : 0, streamsEnded: target.gateways.ended.length };
   }
   const stalls = await probe.stop();
+  const sharedGroups = await groupsSharedWithOthers();
   const latency = latencySummary(result.latenciesMs);
   if (result.errors > 0) log(`${fmt(result.errors)} sends failed: ${result.errorReasons.join('; ')}`);
-  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, cpu: cpuUsage, window };
+  if (sharedGroups.length > 0) log(`another system joined the services' consumer groups: ${sharedGroups.join(', ')}`);
+  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, cpu: cpuUsage, window, sharedGroups };
 }
 
 export const closedLoop = (settings: SendBenchSettings) => (task: Task) => runClosedLoop({ concurrency: settings.senders, durationMs: settings.closedLoopMs, task });

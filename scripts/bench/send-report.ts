@@ -49,6 +49,7 @@ function phaseNotes(phase: PhaseResult): string {
   const notes = [
     phase.load.errors > 0 ? `${fmt(phase.load.errors)} failed (${phase.load.errorReasons.join('; ')})` : '',
     open.capHits ? `in-flight cap hit ${fmt(open.capHits)}×` : '',
+    phase.sharedGroups.length > 0 ? `broker groups shared with another system: ${phase.sharedGroups.join(', ')}` : '',
   ].filter(Boolean);
   return notes.join('; ') || '—';
 }
@@ -101,10 +102,11 @@ acknowledged sends; deliveries are counted by the simulated gateways (${s.gatewa
 sharing the members, one connection), a batched frame counting once per uid it lists; delivered / expected
 compares them with acknowledged sends × members. "Streams" gives the mode the gateways asked for and the frames the
 server actually sent; "streams ended" counts streams the server closed (e.g. STREAM_BEHIND) since they opened.
-The last figure is the fanout's longest event-loop stall during the phase (see below).
+Then the fanout's longest event-loop stall during the phase (see below); notes list failed sends, open-loop
+in-flight cap hits, and other systems found consuming in the services' Kafka groups (which invalidates a row).
 
 ${table(
-  ['workload', 'streams', 'load', 'acked sends', 'messages/s', 'deliveries/s', 'delivered / expected', 'streams ended', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'fanout max event-loop stall (ms)', 'errors, cap hits'],
+  ['workload', 'streams', 'load', 'acked sends', 'messages/s', 'deliveries/s', 'delivered / expected', 'streams ended', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'fanout max event-loop stall (ms)', 'notes'],
   workloadRows(r),
   'lllrrrrrrrrl',
 )}
@@ -143,7 +145,7 @@ rate over the span of the acknowledgements; a step counts as saturated when it f
 actually drawn, when p99 exceeds max(1 s, 10 × the first step's p99), or when sends fail or hit the in-flight cap
 (${fmt(r.settings.maxInFlight)}). The sweep stopped because ${r.sweep.stopReason}.
 
-${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'delivered / expected', 'fanout max event-loop stall (ms)', 'errors, cap hits'], rows, 'rrrrrrl')}`;
+${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'delivered / expected', 'fanout max event-loop stall (ms)', 'notes'], rows, 'rrrrrrl')}`;
 }
 
 function cpuSection(r: SendBenchResults): string {

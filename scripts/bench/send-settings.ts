@@ -8,6 +8,7 @@
  *   BENCH_ARRIVALS=poisson|even           open-loop arrivals (default poisson)
  *   BENCH_MAX_IN_FLIGHT=512  open-loop cap on outstanding sends
  *   BENCH_SENDERS=64         closed-loop concurrent senders
+ *   BENCH_BROKER_WAIT_S=600  how long to wait for other consumers to leave the services' groups on the broker
  *   BENCH_SWEEP_START=...    first offered rate of the sweep (default a fifth of the 100 × 100 batched closed-loop rate)
  *   BENCH_WRITE_DOCS=1|0     write docs/benchmarks.md and docs/bench-send-latency.svg (default 1 at full
  *                            scale); otherwise the report goes to .cache/bench/
@@ -25,6 +26,7 @@ export interface SendBenchSettings {
   senders: number;
   sweepStartPerSec: number | undefined;
   writeDocs: boolean;
+  brokerWaitMs: number;
   /** Gateway streams the members are spread over, as connection servers would hold them. */
   gatewayStreams: number;
   closedLoopMs: number;
@@ -63,6 +65,7 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
     senders: positive('BENCH_SENDERS', env.BENCH_SENDERS, 64),
     sweepStartPerSec: env.BENCH_SWEEP_START ? positive('BENCH_SWEEP_START', env.BENCH_SWEEP_START, 1) : undefined,
     writeDocs: flag(env.BENCH_WRITE_DOCS, full),
+    brokerWaitMs: positive('BENCH_BROKER_WAIT_S', env.BENCH_BROKER_WAIT_S, 600) * 1000,
     gatewayStreams: 10,
     closedLoopMs: duration(15_000, 2_000),
     openLoopMs: duration(10_000, 2_000),

@@ -39,7 +39,7 @@ function sweepStart(s: SendBenchSettings, done: ModeResult[]): number {
 }
 
 async function measureSystem(s: SendBenchSettings, results: SendBenchResults): Promise<void> {
-  const sys = await SystemUnderTest.start();
+  const sys = await SystemUnderTest.start({ brokerWaitMs: s.brokerWaitMs });
   try {
     for (const spec of workloads(s).filter((w) => s.steps.has(w.key))) results.workloads.push(...(await runWorkload(sys, spec, s)));
     if (s.steps.has('sweep')) {
@@ -63,7 +63,7 @@ async function measureProfiles(s: SendBenchSettings, results: SendBenchResults):
   const dir = join(REPO_ROOT, '.cache/bench/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
   const spec = workloads(s)[1];
   log(`profiled saturated run: ${fmt(spec.groups)} × ${spec.members}, batched streams`);
-  const sys = await SystemUnderTest.start({ profileDir: dir });
+  const sys = await SystemUnderTest.start({ brokerWaitMs: s.brokerWaitMs, profileDir: dir });
   let run: PhaseResult | undefined;
   try {
     run = await runSaturated(sys, spec, s);

@@ -1,6 +1,7 @@
 import { grpcClient, GrpcTestClient, ServiceProcess, testEnv } from '@im/testing';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitUntilGroupsFree } from './broker-guard';
 import { childrenOf, CpuTarget, listeningPid } from './cpu-usage';
 
 /** The services on the send and delivery path, started as production starts them, and their clients. */
@@ -17,8 +18,12 @@ export class SystemUnderTest {
     private readonly profileDir: string | undefined,
   ) {}
 
-  /** With `profileDir`, each service writes a V8 CPU profile to `<profileDir>/<service>/` when it stops. */
-  static async start(opts: { profileDir?: string } = {}): Promise<SystemUnderTest> {
+  /**
+   * Starts once no other system consumes in the services' groups (waiting up to `brokerWaitMs`). With
+   * `profileDir`, each service writes a V8 CPU profile to `<profileDir>/<service>/` when it stops.
+   */
+  static async start(opts: { brokerWaitMs: number; profileDir?: string }): Promise<SystemUnderTest> {
+    await waitUntilGroupsFree(opts.brokerWaitMs);
     const started = await Promise.all(
       SERVICES.map((name) => {
         const dir = opts.profileDir && join(opts.profileDir, name);
