@@ -19,7 +19,7 @@ async function crowdedGroups(allowedMembers: number): Promise<string[]> {
     const ids = (await admin.listGroups()).groups.map((g) => g.groupId).filter(isOurServicesGroup);
     if (ids.length === 0) return [];
     const { groups } = await admin.describeGroups(ids);
-    return groups.filter((g) => g.members.length > allowedMembers).map((g) => `${g.groupId} (${g.members.length} members)`);
+    return groups.filter((g) => g.members.length > allowedMembers).map((g) => `${g.groupId} (${g.members.length} member${g.members.length === 1 ? '' : 's'})`);
   } finally {
     await admin.disconnect();
   }

@@ -66,6 +66,13 @@ const sendTask =
     await target.sys.messages.sendMessage({ fromUid, channel: g.channel, payload: PAYLOAD, clientMsgNo: clientMsgNo(phase, i) });
   };
 
+/** Every member is attached once, so each acknowledged send owes one delivery per member. */
+async function awaitDelivery(gateways: Gateways, phase: string, expected: number, startedAt: number, settings: SendBenchSettings): Promise<PhaseResult['delivery']> {
+  const arrived = await gateways.awaitDeliveries(phase, expected, settings.deliveryQuietMs);
+  const seconds = (arrived.lastAt - startedAt) / 1000;
+  return { delivered: arrived.deliveries, expected, perSec: seconds > 0 ? arrived.deliveries / seconds : 0, streamsEnded: gateways.ended.length };
+}
+
 export async function runPhase(target: Target, settings: SendBenchSettings, load: (task: Task) => Promise<LoadResult>, opts: { sampleCpu?: boolean } = {}): Promise<PhaseResult> {
   const phase = `p${++phases}`;
   const probe = new EventLoopProbe(target.sys.fanout.httpPort);
@@ -77,14 +84,7 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   const result = await load(sendTask(target, phase));
   const window = { fromUs, toUs: profileClockNow() };
   const cpuUsage = cpu?.stop();
-  const members = target.groups[0]?.members.length ?? 0;
-  let delivery: PhaseResult['delivery'];
-  if (target.gateways) {
-    const expected = result.acked * members;
-    const arrived = await target.gateways.awaitDeliveries(phase, expected, settings.deliveryQuietMs);
-    const seconds = (arrived.lastAt - t0) / 1000;
-    delivery = { delivered: arrived.deliveries, expected, perSec: seconds > 0 ? arrived.deliveries / seconds : 0, streamsEnded: target.gateways.ended.length };
-  }
+  const delivery = target.gateways && (await awaitDelivery(target.gateways, phase, result.acked * (target.groups[0]?.members.length ?? 0), t0, settings));
   const stalls = await probe.stop();
   const sharedGroups = await groupsSharedWithOthers();
   const latency = latencySummary(result.latenciesMs);
