@@ -4,8 +4,8 @@ import { log } from './lib';
 /**
  * The services join fixed consumer groups. Another system on the same broker (a test suite, another
  * bench) joins the same groups, Kafka splits the partitions between both, and each side misses records
- * (sends then fail with PROJECTION_BEHIND). So a run waits until the groups are free, and every phase
- * checks that nobody joined meanwhile.
+ * (sends then fail with PROJECTION_BEHIND). So a run waits until the groups are free, and stops as soon
+ * as someone joins them: its figures would be meaningless, and the other system suffers as well.
  */
 
 /** Groups of the services this bench starts; live-delivery groups are per instance and never shared. */
@@ -42,5 +42,10 @@ export async function waitUntilGroupsFree(maxWaitMs: number): Promise<void> {
   }
 }
 
-/** While our services run (one member per group): groups someone else joined. */
-export const groupsSharedWithOthers = () => crowdedGroups(1);
+/** While our services run (one member per group): throws when someone else joined their groups. */
+export async function assertGroupsNotShared(): Promise<void> {
+  const shared = await crowdedGroups(1);
+  if (shared.length > 0) {
+    throw new Error(`another system joined the consumer groups of the bench's services (${shared.join(', ')}); stopping, as no figure would hold. ` + 'Rerun when the broker is free, or on a broker of its own.');
+  }
+}

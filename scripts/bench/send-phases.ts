@@ -1,5 +1,5 @@
 import { uniqueId } from '@im/testing';
-import { groupsSharedWithOthers } from './broker-guard';
+import { assertGroupsNotShared } from './broker-guard';
 import { CpuSampler, CpuUsage } from './cpu-usage';
 import { profileClockNow } from './cpu-profile';
 import { EventLoopProbe } from './event-loop-probe';
@@ -30,8 +30,6 @@ export interface PhaseResult {
   cpu?: CpuUsage;
   /** When the load ran, on the CPU profiles' clock. */
   window: { fromUs: number; toUs: number };
-  /** Consumer groups another system had joined by the end of the phase: its figures are not to be trusted. */
-  sharedGroups: string[];
 }
 
 export interface Target {
@@ -75,6 +73,7 @@ async function awaitDelivery(gateways: Gateways, phase: string, expected: number
 
 export async function runPhase(target: Target, settings: SendBenchSettings, load: (task: Task) => Promise<LoadResult>, opts: { sampleCpu?: boolean } = {}): Promise<PhaseResult> {
   const phase = `p${++phases}`;
+  await assertGroupsNotShared();
   const probe = new EventLoopProbe(target.sys.fanout.httpPort);
   await probe.start();
   const cpu = opts.sampleCpu ? new CpuSampler(target.sys.cpuTargets()) : undefined;
@@ -86,11 +85,10 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   const cpuUsage = cpu?.stop();
   const delivery = target.gateways && (await awaitDelivery(target.gateways, phase, result.acked * (target.groups[0]?.members.length ?? 0), t0, settings));
   const stalls = await probe.stop();
-  const sharedGroups = await groupsSharedWithOthers();
+  await assertGroupsNotShared();
   const latency = latencySummary(result.latenciesMs);
   if (result.errors > 0) log(`${fmt(result.errors)} sends failed: ${result.errorReasons.join('; ')}`);
-  if (sharedGroups.length > 0) log(`another system joined the services' consumer groups: ${sharedGroups.join(', ')}`);
-  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, cpu: cpuUsage, window, sharedGroups };
+  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, cpu: cpuUsage, window };
 }
 
 export const closedLoop = (settings: SendBenchSettings) => (task: Task) => runClosedLoop({ concurrency: settings.senders, durationMs: settings.closedLoopMs, task });

@@ -49,7 +49,6 @@ function phaseNotes(phase: PhaseResult): string {
   const notes = [
     phase.load.errors > 0 ? `${fmt(phase.load.errors)} failed (${phase.load.errorReasons.join('; ')})` : '',
     open.capHits ? `in-flight cap hit ${fmt(open.capHits)}×` : '',
-    phase.sharedGroups.length > 0 ? `broker groups shared with another system: ${phase.sharedGroups.join(', ')}` : '',
   ].filter(Boolean);
   return notes.join('; ') || '—';
 }
@@ -102,8 +101,8 @@ acknowledged sends; deliveries are counted by the simulated gateways (${s.gatewa
 sharing the members, one connection), a batched frame counting once per uid it lists; delivered / expected
 compares them with acknowledged sends × members. "Streams" gives the mode the gateways asked for and the frames the
 server actually sent; "streams ended" counts streams the server closed (e.g. STREAM_BEHIND) since they opened.
-Then the fanout's longest event-loop stall during the phase (see below); notes list failed sends, open-loop
-in-flight cap hits, and other systems found consuming in the services' Kafka groups (which invalidates a row).
+Then the fanout's longest event-loop stall during the phase (see below); notes list failed sends and open-loop
+in-flight cap hits.
 
 ${table(
   ['workload', 'streams', 'load', 'acked sends', 'messages/s', 'deliveries/s', 'delivered / expected', 'streams ended', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'fanout max event-loop stall (ms)', 'notes'],
