@@ -43,11 +43,14 @@ function loadLabel(settings: SendBenchSettings, phase: PhaseResult): string {
   return open.offeredPerSec === undefined ? `closed, ${settings.senders} senders` : `open, ${fmt(open.offeredPerSec, 1)} msg/s offered`;
 }
 
-/** Errors, cap hits and ended streams, so that no figure hides them. */
+/** A reason short enough for a table cell, without the characters that would break it. */
+const cell = (text: string) => (text.length > 120 ? `${text.slice(0, 117)}...` : text).replace(/[|\n]/g, ' ');
+
+/** Failed sends and open-loop cap hits, so that no figure hides them. */
 function phaseNotes(phase: PhaseResult): string {
   const open = phase.load as Partial<OpenLoopResult>;
   const notes = [
-    phase.load.errors > 0 ? `${fmt(phase.load.errors)} failed (${phase.load.errorReasons.join('; ')})` : '',
+    phase.load.errors > 0 ? `${fmt(phase.load.errors)} failed (${phase.load.errorReasons.map(cell).join('; ')})` : '',
     open.capHits ? `in-flight cap hit ${fmt(open.capHits)}×` : '',
   ].filter(Boolean);
   return notes.join('; ') || '—';
@@ -154,11 +157,11 @@ function cpuSection(r: SendBenchResults): string {
   ];
   if (runs.length === 0) return '';
   const labels = runs[0].cpu.shares.map((s) => s.label);
-  const cell = (cores: number) => `${fmt(cores, 2)}`;
+  const coresOf = (cores: number) => fmt(cores, 2);
   const rows = [
-    ...labels.map((label, i) => [label, ...runs.map((run) => cell(run.cpu.shares[i].cores))]),
-    ['everything else on the machine', ...runs.map((run) => cell(Math.max(0, run.cpu.machineCores - run.cpu.shares.reduce((n, s) => n + s.cores, 0))))],
-    ['**machine busy**', ...runs.map((run) => `**${cell(run.cpu.machineCores)}**`)],
+    ...labels.map((label, i) => [label, ...runs.map((run) => coresOf(run.cpu.shares[i].cores))]),
+    ['everything else on the machine', ...runs.map((run) => coresOf(Math.max(0, run.cpu.machineCores - run.cpu.shares.reduce((n, s) => n + s.cores, 0))))],
+    ['**machine busy**', ...runs.map((run) => `**${coresOf(run.cpu.machineCores)}**`)],
   ];
   return `### CPU by process during the saturated runs
 
