@@ -2,7 +2,8 @@
 # Runs one benchmark (`send` or `sync`) against the real broker and database: provisions them unless
 # KAFKA_BROKERS / DATABASE_URL are set, builds, migrates a separate `<db>_bench` database, then runs
 # scripts/bench/<name>.bench.ts, which starts the services it needs and writes its section of
-# docs/benchmarks.md. Not a test: nothing here passes or fails on timing.
+# docs/benchmarks.md. Not a test: nothing here passes or fails on timing. BENCH_* variables pass
+# through to the benchmark (bench:send's are listed in scripts/bench/send-settings.ts).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=${1:?usage: scripts/bench/run.sh send|sync}

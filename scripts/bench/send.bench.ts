@@ -1,162 +1,120 @@
-import { grpcClient, GrpcTestClient, ServiceProcess, uniqueId } from '@im/testing';
-import { fmt, kafkaRawProduceLimit, latencySummary, log, machine, postgresRawInsertLimit, runConcurrently, writeReportSection } from './lib';
+import { REPO_ROOT } from '@im/testing';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, relative } from 'node:path';
+import { summariseProfile } from './cpu-profile';
+import { batchedContractSupport } from './gateways';
+import { fmt, log, machine, writeReportSection } from './lib';
+import { OpenLoopResult } from './load';
+import { kafkaRawProduceLimit, postgresRawInsertLimits } from './raw-limits';
+import { ModeResult, PhaseResult, runSaturated, runSweep, runWorkload, WorkloadSpec } from './send-phases';
+import { renderSendReport, SendBenchResults } from './send-report';
+import { scaled, SendBenchSettings, sendBenchSettings } from './send-settings';
+import { latencyChartSvg } from './svg-chart';
+import { SystemUnderTest } from './system';
 
 /**
- * bench:send — messages/s, deliveries/s and send-ack latency of the real chain (channels,
- * subscriptions, fanout on Kafka and Postgres), next to the raw limits of the broker and the
- * database measured in the same run. Usage: npm run bench:send
+ * bench:send — acknowledged sends/s, deliveries/s and send-ack latency of the real chain (channels,
+ * subscriptions, fanout on Kafka and Postgres) for 2-member groups without gateways, 100 × 100 and
+ * 1 × 10,000 over per-uid and batched gateway streams; the fanout's event-loop stalls; an offered-load
+ * sweep charted to docs/bench-send-latency.svg; CPU by process and CPU profiles of the saturated
+ * run; the raw limits of the broker and the database. Usage: npm run bench:send (knobs: send-settings.ts).
  */
 
-interface Workload {
-  name: string;
-  groups: number;
-  members: number;
-  messagesPerGroup: number;
-  concurrency: number;
-}
+const CHART = 'bench-send-latency.svg';
 
-const WORKLOADS: Workload[] = [
-  { name: '100 groups × 100 members (WuKongIM)', groups: 100, members: 100, messagesPerGroup: 20, concurrency: 32 },
-  { name: '1 group × 10,000 members', groups: 1, members: 10_000, messagesPerGroup: 50, concurrency: 8 },
+const workloads = (s: SendBenchSettings): WorkloadSpec[] => [
+  { key: 'a', groups: scaled(s, 1000, 2), members: 2, gateways: false },
+  { key: 'b', groups: scaled(s, 100, 2), members: 100, gateways: true },
+  { key: 'c', groups: 1, members: scaled(s, 10_000, 100), gateways: true },
 ];
 
-interface Services {
-  channels: GrpcTestClient;
-  subscriptions: GrpcTestClient;
-  messages: GrpcTestClient;
-  fanoutAddress: string;
+/** Where the report goes: docs/ for a full run, .cache/bench/ for smoke runs. */
+const outputDir = (s: SendBenchSettings) => (s.writeDocs ? join(REPO_ROOT, 'docs') : join(REPO_ROOT, '.cache/bench'));
+
+/** The sweep starts low: a fifth of the 100 × 100 batched closed-loop rate, unless given. */
+function sweepStart(s: SendBenchSettings, done: ModeResult[]): number {
+  const closed = done.find((w) => w.spec.key === 'b' && w.mode === 'batched')?.closed.load.ackedPerSec;
+  return s.sweepStartPerSec ?? Math.max(2, (closed ?? 50) / 5);
 }
 
-const GATEWAYS = 10;
-
-/**
- * The gateways: GATEWAYS StreamDeliveries streams sharing the members (as connection servers
- * would), counting message deliveries and any stream the server ends (e.g. STREAM_BEHIND).
- */
-async function openGateways(s: Services, uids: string[]) {
-  const client = grpcClient('MessageService', s.fanoutAddress);
-  const state = { deliveries: 0, lastAt: 0, acks: 0, ended: [] as string[] };
-  const perGateway = Math.ceil(uids.length / GATEWAYS);
-  const streams = Array.from({ length: GATEWAYS }, (_, g) => {
-    const stream = client.raw.streamDeliveries();
-    stream.on('data', (d: { item?: string }) => {
-      if (d.item === 'message') {
-        state.deliveries++;
-        state.lastAt = performance.now();
-      } else if (d.item === 'attached') {
-        state.acks++;
-      }
-    });
-    stream.on('error', (e: { details?: string }) => state.ended.push(e.details ?? 'error'));
-    const mine = uids.slice(g * perGateway, (g + 1) * perGateway);
-    for (let i = 0; i < mine.length; i += 10_000) stream.write({ attach: { uids: mine.slice(i, i + 10_000) } });
-    return { stream, attaches: Math.ceil(mine.length / 10_000) };
-  });
-  const expectedAcks = streams.reduce((n, g) => n + g.attaches, 0);
-  const deadline = Date.now() + 30_000;
-  while (state.acks < expectedAcks && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return {
-    state,
-    close() {
-      streams.forEach((g) => g.stream.end());
-      client.close();
-    },
-  };
+async function measureSystem(s: SendBenchSettings, results: SendBenchResults): Promise<void> {
+  const sys = await SystemUnderTest.start({ brokerWaitMs: s.brokerWaitMs });
+  try {
+    for (const spec of workloads(s).filter((w) => s.steps.has(w.key))) results.workloads.push(...(await runWorkload(sys, spec, s)));
+    if (s.steps.has('sweep')) {
+      const spec = workloads(s)[1];
+      const sweep = await runSweep(sys, spec, s, sweepStart(s, results.workloads));
+      results.sweep = { ...sweep, spec, chartFile: CHART };
+    }
+  } finally {
+    await sys.stop();
+  }
 }
 
-async function runWorkload(s: Services, w: Workload) {
-  log(`setting up ${w.name}`);
-  const groups = Array.from({ length: w.groups }, () => ({ channel: { channelId: uniqueId('bench'), channelType: 2 }, members: [] as string[] }));
-  await runConcurrently(groups.length, 16, async (i) => {
-    const g = groups[i];
-    g.members = Array.from({ length: w.members }, (_, m) => `${g.channel.channelId}-u${m}`);
-    await s.channels.createChannel({ channel: g.channel });
-    await s.subscriptions.addSubscribers({ channel: g.channel, uids: g.members });
-  });
-  const gateways = await openGateways(
-    s,
-    groups.flatMap((g) => g.members),
-  );
+async function measureRawLimits(s: SendBenchSettings, results: SendBenchResults): Promise<void> {
+  log('raw limits: Kafka ProducerPerformance, Postgres inserts into a logged table');
+  const kafka = kafkaRawProduceLimit(scaled(s, 200_000, 10_000));
+  const postgres = await postgresRawInsertLimits({ batchedRows: scaled(s, 200_000, 10_000), batch: 500, singleRows: scaled(s, 5_000, 200) });
+  results.raw = { kafka, postgres };
+}
 
-  const total = w.groups * w.messagesPerGroup;
-  const expected = total * w.members;
-  log(`sending ${fmt(total)} messages (${fmt(expected)} deliveries expected)`);
-  const payload = Buffer.alloc(200, 'x');
-  const t0 = performance.now();
-  const latencies = await runConcurrently(total, w.concurrency, async (i) => {
-    const g = groups[i % groups.length];
-    await s.messages.sendMessage({ fromUid: g.members[i % g.members.length], channel: g.channel, payload, clientMsgNo: `m${i}` });
-  });
-  const sentIn = (performance.now() - t0) / 1000;
-  const deadline = Date.now() + 300_000;
-  const { state } = gateways;
-  while (state.deliveries < expected && state.ended.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const deliveredIn = (state.lastAt - t0) / 1000;
-  const delivered = state.deliveries;
-  if (state.ended.length > 0) log(`streams ended by the server: ${state.ended.join('; ')}`);
-  gateways.close();
-  const lat = latencySummary(latencies);
-  return {
-    workload: w,
-    messagesPerSec: total / sentIn,
-    deliveriesPerSec: delivered / deliveredIn,
-    delivered,
-    expected,
-    endedStreams: state.ended.length,
-    p50: lat.p50,
-    p99: lat.p99,
-  };
+async function measureProfiles(s: SendBenchSettings, results: SendBenchResults): Promise<void> {
+  const dir = join(REPO_ROOT, '.cache/bench/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
+  const spec = workloads(s)[1];
+  log(`profiled saturated run: ${fmt(spec.groups)} × ${spec.members}, batched streams`);
+  const sys = await SystemUnderTest.start({ brokerWaitMs: s.brokerWaitMs, profileDir: dir });
+  let run: PhaseResult | undefined;
+  try {
+    run = await runSaturated(sys, spec, s);
+  } finally {
+    const files = await sys.stop();
+    if (run) {
+      const window = run.window;
+      const summaries = Object.fromEntries(Object.entries(files).map(([service, file]) => [service, summariseProfile(file, window, REPO_ROOT)]));
+      results.profile = { spec, run, summaries };
+    }
+    log(`CPU profiles kept in ${relative(REPO_ROOT, dir)} (open them in Chrome DevTools or VS Code)`);
+  }
+}
+
+function writeReport(s: SendBenchSettings, results: SendBenchResults): void {
+  const dir = outputDir(s);
+  mkdirSync(dir, { recursive: true });
+  if (results.sweep) {
+    const points = results.sweep.steps.map((step) => ({
+      offeredPerSec: (step.load as OpenLoopResult).offeredPerSec,
+      achievedPerSec: step.load.ackedPerSec,
+      p50Ms: step.p50Ms,
+      p99Ms: step.p99Ms,
+    }));
+    const spec = results.sweep.spec;
+    const title = `bench:send — send-ack latency against offered load`;
+    const subtitles = [
+      `${fmt(spec.groups)} groups × ${fmt(spec.members)} members, ${s.gatewayStreams} batched gateway streams, ${s.arrivals} arrivals, ${fmt(s.sweepStepMs / 1000, 1)} s per step`,
+      `${results.date}, ${results.machine}${s.scale !== 1 ? `, scale ${s.scale}` : ''}`,
+    ];
+    writeFileSync(join(dir, CHART), latencyChartSvg(points, title, subtitles));
+  }
+  const file = s.writeDocs ? join(dir, 'benchmarks.md') : join(dir, 'send-report.md');
+  writeReportSection('bench:send', renderSendReport(results), file);
 }
 
 async function main() {
-  const procs = await Promise.all(['channels', 'subscriptions', 'fanout'].map((name) => ServiceProcess.start(name)));
-  const [channelsP, subscriptionsP, fanoutP] = procs;
-  const s: Services = {
-    channels: grpcClient('ChannelService', channelsP.grpcAddress),
-    subscriptions: grpcClient('SubscriptionService', subscriptionsP.grpcAddress),
-    messages: grpcClient('MessageService', fanoutP.grpcAddress),
-    fanoutAddress: fanoutP.grpcAddress,
+  const s = sendBenchSettings();
+  log(`scale ${s.scale}, steps ${[...s.steps].join(',')}`);
+  const results: SendBenchResults = {
+    settings: s,
+    date: new Date().toISOString().slice(0, 10),
+    machine: machine(),
+    cores: cpus().length,
+    contract: batchedContractSupport(),
+    workloads: [],
   };
-  try {
-    const results = [];
-    for (const w of WORKLOADS) results.push(await runWorkload(s, w));
-    log('measuring raw limits (Kafka ProducerPerformance, Postgres set-based INSERT)');
-    const kafka = kafkaRawProduceLimit();
-    const pg = await postgresRawInsertLimit();
-
-    const rows = results.map(
-      (r) =>
-        `| ${r.workload.name} | ${fmt(r.workload.groups * r.workload.messagesPerGroup)} | ${r.workload.concurrency} | ${fmt(r.messagesPerSec)} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.delivered)} / ${fmt(r.expected)} | ${r.endedStreams} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} |`,
-    );
-    writeReportSection(
-      'bench:send',
-      `Reproduce: \`npm run bench:send\` (starts channels, subscriptions and fanout on the provisioned broker and a
-\`<db>_bench\` database; the members are spread over ${GATEWAYS} gateway streams, as connection servers would hold
-them). Payload 200 bytes. Run on
-${new Date().toISOString().slice(0, 10)}, ${machine()}.
-
-| workload | messages | concurrent senders | messages/s | deliveries/s | delivered / expected | streams ended | send-ack p50 (ms) | send-ack p99 (ms) |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-${rows.join('\n')}
-
-Raw limits measured in the same run on the same machine:
-
-| limit | value |
-| --- | ---: |
-| Kafka ProducerPerformance (acks=all, idempotent, 300-byte records, 3 partitions) | ${fmt(kafka.recordsPerSec)} records/s (${fmt(kafka.mbPerSec, 1)} MB/s) |
-| Postgres set-based INSERT, 500 rows per transaction | ${fmt(pg.rowsPerSec)} rows/s |
-
-Each acknowledged send is one Postgres transaction (idempotency check, channel head lock, message
-row, outbox row) followed by a Kafka publish with acks=all before the answer (the outbox relay
-batches concurrent sends into one produce). Sends to one channel serialise on its head row, which
-is what makes seqs gapless. Everything shares the machine's 2 cores: the broker, Postgres, the three
-services, and the fanout pushing the deliveries counted above from the same process that sequences
-the sends, so the send rate here is bounded by CPU, far below the raw limits next to it.`,
-    );
-  } finally {
-    Object.values(s).forEach((c) => (typeof c === 'object' ? c.close() : undefined));
-    await Promise.all(procs.map((p) => p.stop()));
-  }
+  await measureSystem(s, results);
+  if (s.steps.has('raw')) await measureRawLimits(s, results);
+  if (s.steps.has('profile')) await measureProfiles(s, results);
+  writeReport(s, results);
 }
 
 main().catch((error) => {

@@ -47,13 +47,17 @@ export class ServiceProcess {
     );
   }
 
-  static async start(name: string, env: Record<string, string> = {}, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
+  /**
+   * `opts.nodeArgs` go to node before the entry point, for flags NODE_OPTIONS refuses (e.g.
+   * `--cpu-prof`, whose profile is written when the process exits, so stop it gracefully).
+   */
+  static async start(name: string, env: Record<string, string> = {}, opts: { waitReady?: boolean; nodeArgs?: string[] } = {}): Promise<ServiceProcess> {
     const entry = join(REPO_ROOT, 'dist/out-tsc/apps', name, 'src/main.js');
     if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
     const { kafkaBrokers, databaseUrl } = testEnv();
     const grpcPort = Number(env.GRPC_PORT ?? (await freePort()));
     const httpPort = Number(env.HTTP_PORT ?? (await freePort()));
-    const child = spawn(process.execPath, [entry], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH,
@@ -82,6 +86,11 @@ export class ServiceProcess {
 
   get logs(): string {
     return this.output.join('');
+  }
+
+  /** The operating-system process id, e.g. to read its CPU time from /proc. */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   get grpcAddress(): string {
