@@ -146,7 +146,7 @@ export class BatchConsumer {
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
-    const joined = new Promise<void>((resolve, reject) => {
+    const joined = new Promise<void>((resolve) => {
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         if (this.consumer !== consumer) return;
         // A new assignment: verify and position it before any batch of it is applied.
@@ -158,14 +158,17 @@ export class BatchConsumer {
       consumer.on(consumer.events.CRASH, (event) => {
         if (this.consumer !== consumer) return;
         const { error, restart } = event.payload;
-        // restart: kafkajs rejoins by itself. Otherwise it has left the group for good (e.g. a batch
-        // compressed with a codec it lacks): start a new consumer, with backoff.
-        if (restart) this.setStatus('restarting', `consumer crashed, kafkajs restarts it: ${messageOf(error)}`, error);
-        else this.restartLater('restarting', `consumer crashed and left its group: ${messageOf(error)}`, error, this.nextRestartDelay());
-        reject(error);
+        // restart: kafkajs rejoins by itself (e.g. a coordinator still loading), and GROUP_JOIN follows.
+        // Otherwise it has left the group for good (e.g. a batch compressed with a codec it lacks):
+        // start a new consumer, with backoff. Either way the service runs on, reported unready.
+        if (restart) {
+          this.setStatus('restarting', `consumer crashed, kafkajs restarts it: ${messageOf(error)}`, error);
+        } else {
+          this.restartLater('restarting', `consumer crashed and left its group: ${messageOf(error)}`, error, this.nextRestartDelay());
+          resolve();
+        }
       });
     });
-    joined.catch(() => undefined);
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({

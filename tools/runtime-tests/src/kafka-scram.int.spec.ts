@@ -1,7 +1,7 @@
 import { TOPICS } from '@im/contracts';
 import { createKafka, ensureTopics, topicSpec } from '@im/kafka';
 import { baseConfigSchema, kafkaConnectionOf, loadConfig } from '@im/service-kit';
-import { eventually, grpcClient, REPO_ROOT, ServiceProcess, uniqueId } from '@im/testing';
+import { eventually, grpcClient, REPO_ROOT, separateTestDatabase, ServiceProcess, uniqueId } from '@im/testing';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Kafka } from 'kafkajs';
@@ -95,7 +95,9 @@ describe('Kafka SASL/SCRAM and TLS against a real broker', () => {
   });
 
   it('runs a service on it: commands in, events out, over SCRAM', async () => {
-    const service = await ServiceProcess.start('channels', { KAFKA_BROKERS: brokers, KAFKA_SASL_MECHANISM: 'scram-sha-256', ...SCRAM_CREDENTIALS });
+    // Another cluster: a database of its own, as the suite's checkpoints belong to the suite's broker.
+    const database = await separateTestDatabase('scram');
+    const service = await ServiceProcess.start('channels', { KAFKA_BROKERS: brokers, DATABASE_URL: database, KAFKA_SASL_MECHANISM: 'scram-sha-256', ...SCRAM_CREDENTIALS });
     try {
       const channels = grpcClient('ChannelService', service.grpcAddress);
       const channelId = uniqueId('scram');
