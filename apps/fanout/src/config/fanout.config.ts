@@ -10,6 +10,8 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
   DELIVERY_STREAM_MAX_QUEUED: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
   /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
   SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
+  /** Send batches committed at once: one's transaction overlaps another's publish (each holds a pool connection). */
+  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(2),
   /**
    * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently
    * used channels dropped first. The default holds several 100k-member channels in about 80 MB; a

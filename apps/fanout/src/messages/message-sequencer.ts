@@ -33,35 +33,43 @@ export class MessageSequencer {
   private readonly store = new EventStore('fanout');
   private readonly messages = new MessageRepository();
   private readonly queue: PendingSend[] = [];
-  private draining = false;
+  /** Batches being committed right now. */
+  private inFlight = 0;
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
   /** Batches run outside any caller's async context: no request's correlation leaks into another's. */
   private readonly scope = new AsyncResource('MessageSequencer');
 
   constructor(
     @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
-    @Inject(CONFIG) config: Pick<FanoutConfig, 'SEND_BATCH_MAX'>,
+    @Inject(CONFIG) config: Pick<FanoutConfig, 'SEND_BATCH_MAX' | 'SEND_BATCHES_IN_FLIGHT'>,
     private readonly inputs: FanoutInputsProjection,
   ) {
     this.maxBatch = config.SEND_BATCH_MAX;
+    this.maxInFlight = config.SEND_BATCHES_IN_FLIGHT;
   }
 
   /** Resolves once the message is stored and its `message.stored` event is on Kafka. */
   submit(request: SendRequest): Promise<SentMessage> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, headers: { ...ambientEventHeaders() }, resolve, reject });
-      if (!this.draining) {
-        this.draining = true;
-        this.scope.runInAsyncScope(() => void this.drain());
-      }
+      this.scope.runInAsyncScope(() => this.startBatches());
     });
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, this.maxBatch));
-    } finally {
-      this.draining = false;
+  /**
+   * Starts a batch of what is waiting while fewer than SEND_BATCHES_IN_FLIGHT are being committed,
+   * so one batch's barrier wait and transaction overlap another's publish. Batches to the same
+   * channel still commit and publish one after the other: they queue on the channel's lock.
+   */
+  private startBatches(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.commit(batch).finally(() => {
+        this.inFlight--;
+        this.startBatches();
+      });
     }
   }
 
