@@ -45,7 +45,12 @@ for name in "${SERVICES[@]}"; do
     fi
     sleep 0.5
   done
-  curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "$name did not become ready; see $RUN_DIR/$name.log" >&2; exit 1; }
+  if ! curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then
+    # The readiness body names what is not ready: a dependency, or a consumer (restarting, or halted
+    # with the admin command that fixes it).
+    echo "$name did not become ready: $(curl -sS "http://127.0.0.1:$port/health/ready" 2>&1); see $RUN_DIR/$name.log" >&2
+    exit 1
+  fi
 done
 
 echo
