@@ -13,7 +13,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_kafka_records_applied_total{group,topic}         counter   records applied by consumers
  *   im_kafka_dead_letters_total{topic,code}             counter   records dead-lettered, by source topic and reason code
  *   im_kafka_consumer_errors_total{group,topic}         counter   batch applications that failed and were retried
- *   im_kafka_consumer_up{group}                         gauge     1 while the group's consumer consumes, 0 while it restarts, is halted or stalled
+ *   im_kafka_consumer_up{group}                         gauge     1 while the group's consumer consumes, 0 while it restarts or is halted (a stalled batch: readiness, consumer_errors)
  *   im_kafka_consumer_restarts_total{group,status}      counter   times a consumer was stopped and started again (restarting: crash; halted: checkpoint mismatch)
  *   im_outbox_published_total                           counter   events moved from the outbox to Kafka
  *   im_outbox_backlog                                   gauge     committed events not yet on Kafka (alert when it keeps growing)
@@ -82,7 +82,7 @@ export class ServiceMetrics {
 
   readonly consumerUp = new Gauge({
     name: 'im_kafka_consumer_up',
-    help: 'Whether a consumer group of this instance is consuming (1) or restarting, halted or stalled (0)',
+    help: 'Whether a consumer group of this instance is consuming (1) or restarting or halted (0)',
     labelNames: ['group'] as const,
     registers: [this.registry],
   });
