@@ -29,7 +29,9 @@ class FakeCall extends EventEmitter {
     return this.peer;
   }
 
-  sendMetadata() {}
+  sendMetadata() {
+    // Nothing to send in a test.
+  }
 }
 
 const withToken = (token: string) => {
@@ -39,7 +41,9 @@ const withToken = (token: string) => {
 };
 
 class SomeController {
-  handler() {}
+  handler() {
+    return undefined;
+  }
 }
 
 const rpcContext = (args: unknown[]) => {
