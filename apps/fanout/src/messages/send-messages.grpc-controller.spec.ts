@@ -156,5 +156,12 @@ describe('SendMessages handling', () => {
     await done;
     expect(call.written).toEqual([{ requestId: 'r1', sent: { messageId: 'id-c1', messageSeq: 1 } }]);
     expect(call.status).toMatchObject({ code: status.UNAVAILABLE, details: expect.stringMatching(/^SHUTTING_DOWN: /) });
+
+    // A stream opened after the shutdown began ends at once, reading nothing.
+    const late = new FakeCall();
+    await controller.sendMessages(late as never);
+    late.emit('data', { requestId: 'r2', message: message('c2') });
+    expect(late.status).toMatchObject({ code: status.UNAVAILABLE, details: expect.stringMatching(/^SHUTTING_DOWN: /) });
+    expect(commands.submitted).toEqual(['c1']);
   });
 });

@@ -1,6 +1,6 @@
 import { ServerDuplexStream, status } from '@grpc/grpc-js';
 import { MESSAGE_SERVICE, SendMessagesResponse } from '@im/contracts';
-import { CONFIG, grpcError, ServiceMetrics, statusPartsOf } from '@im/service-kit';
+import { CONFIG, grpcError, ServiceMetrics, statusPartsOf, toStreamStatus } from '@im/service-kit';
 import { invalidArgument } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Controller, Inject, Logger } from '@nestjs/common';
 import { GrpcStreamCall } from '@nestjs/microservices';
@@ -36,6 +36,8 @@ export class SendMessagesGrpcController implements BeforeApplicationShutdown {
   private readonly logger = new Logger('send-messages');
   private readonly maxInFlight: number;
   private readonly streams = new Set<AnsweredStream<SendMessagesItem, SendMessagesResponse>>();
+  /** Set once the instance shuts down: streams opened from then on end at once. */
+  private shuttingDown = false;
 
   constructor(
     private readonly messages: MessageCommands,
@@ -47,13 +49,17 @@ export class SendMessagesGrpcController implements BeforeApplicationShutdown {
 
   @GrpcStreamCall(MESSAGE_SERVICE, 'SendMessages')
   sendMessages(call: ServerDuplexStream<SendMessagesItem, SendMessagesResponse>): Promise<void> {
+    if (this.shuttingDown) {
+      call.emit('error', toStreamStatus(shuttingDownError()));
+      return Promise.resolve();
+    }
     const stream = new AnsweredStream(call, this.maxInFlight, (request: SendMessagesItem) => this.answer(request));
     this.streams.add(stream);
     return stream.done.finally(() => this.streams.delete(stream));
   }
 
   /** One request's answer; never rejects. Called in read order: `send` submits before the first await. */
-  async answer(request: SendMessagesItem): Promise<SendMessagesResponse> {
+  private async answer(request: SendMessagesItem): Promise<SendMessagesResponse> {
     const requestId = request.requestId ?? '';
     const stopTimer = this.metrics?.grpcStreamItemDuration.startTimer({ method: METHOD });
     try {
@@ -73,7 +79,10 @@ export class SendMessagesGrpcController implements BeforeApplicationShutdown {
 
   /** Streams stop reading, answer what they read, and end with UNAVAILABLE / SHUTTING_DOWN: the gateway resends the rest elsewhere. */
   async beforeApplicationShutdown(): Promise<void> {
-    const shuttingDown = grpcError(status.UNAVAILABLE, 'SHUTTING_DOWN', 'this instance is shutting down; send the unanswered requests again on a new stream');
-    await Promise.all([...this.streams].map((s) => s.close(shuttingDown, SHUTDOWN_GRACE_MS)));
+    this.shuttingDown = true;
+    await Promise.all([...this.streams].map((s) => s.close(shuttingDownError(), SHUTDOWN_GRACE_MS)));
   }
 }
+
+const shuttingDownError = () =>
+  grpcError(status.UNAVAILABLE, 'SHUTTING_DOWN', 'this instance is shutting down; send the unanswered requests again on a new stream');
