@@ -239,10 +239,11 @@ export interface MessageServiceClient {
    * sends from other streams and SendMessage calls to the same channel interleave into the same
    * gapless sequence.
    *
-   * Flow control. A stream has at most 10000 requests in flight (SEND_STREAM_MAX_IN_FLIGHT): read
-   * by the server and not yet answered, or answered but not yet taken by the client. At the limit
-   * the server stops reading, and gRPC flow control holds the client's writes until answers go out;
-   * nothing is refused for being fast. A client that does not read its answers stops being read.
+   * Flow control. A stream has at most 10000 requests in flight by default (server setting
+   * SEND_STREAM_MAX_IN_FLIGHT): read by the server and not yet answered, or answered but not yet
+   * taken by the transport. At the limit the server stops reading, and gRPC flow control holds the
+   * client's writes until answers go out; nothing is refused for being fast. A client that does not
+   * read its answers stops being read.
    *
    * The stream. The client half-closes when it has nothing more to send; the server answers every
    * request it read, then ends the stream with OK. The stream ends with an error status only for a
@@ -349,10 +350,11 @@ export interface MessageServiceController {
    * sends from other streams and SendMessage calls to the same channel interleave into the same
    * gapless sequence.
    *
-   * Flow control. A stream has at most 10000 requests in flight (SEND_STREAM_MAX_IN_FLIGHT): read
-   * by the server and not yet answered, or answered but not yet taken by the client. At the limit
-   * the server stops reading, and gRPC flow control holds the client's writes until answers go out;
-   * nothing is refused for being fast. A client that does not read its answers stops being read.
+   * Flow control. A stream has at most 10000 requests in flight by default (server setting
+   * SEND_STREAM_MAX_IN_FLIGHT): read by the server and not yet answered, or answered but not yet
+   * taken by the transport. At the limit the server stops reading, and gRPC flow control holds the
+   * client's writes until answers go out; nothing is refused for being fast. A client that does not
+   * read its answers stops being read.
    *
    * The stream. The client half-closes when it has nothing more to send; the server answers every
    * request it read, then ends the stream with OK. The stream ends with an error status only for a
