@@ -28,7 +28,11 @@ class FakeCall extends Duplex {
   constructor() {
     super({ objectMode: true, autoDestroy: false });
     this.on('data', () => this.read$++);
-    this.on('error', (e: { code: number; details: string; metadata?: Metadata }) => (this.status = e));
+    // As grpc-js does: an error emitted on the call becomes its status, sent when the call ends.
+    this.on('error', (e: { code: number; details: string; metadata?: Metadata }) => {
+      this.status = e;
+      this.end();
+    });
     this.on('finish', () => (this.endedOk = this.status === undefined));
   }
 

@@ -4,7 +4,7 @@ import { AsyncResource } from 'node:async_hooks';
 /** What AnsweredStream uses of a grpc-js server duplex stream. */
 export interface DuplexCall<Req, Res> {
   on(event: 'data', listener: (request: Req) => void): unknown;
-  on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
+  on(event: 'end' | 'finish' | 'cancelled' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (error: unknown) => void): unknown;
   write(response: Res, callback: (error?: unknown) => void): boolean;
   end(): unknown;
@@ -21,7 +21,8 @@ export interface DuplexCall<Req, Res> {
  * resumes as answers go out. A client that does not read its answers is not read either.
  *
  * When the client half-closes, the stream ends with OK once every request read is answered.
- * `close(error)` stops reading, answers what was read, then ends the stream with the error's status.
+ * `close(error)` stops reading, answers what was read, then ends the stream with the error's status,
+ * and settles once that status is handed to the transport.
  * `answer` runs in the async context the stream was opened in (the call's correlation id and trace
  * span) and must not reject: a request's own failure is part of its response.
  */
@@ -29,6 +30,8 @@ export class AnsweredStream<Req, Res> {
   /** Settles when the stream has ended (with a status, or because the client went away). */
   readonly done: Promise<void>;
   private settle!: () => void;
+  /** Settles when the call's writable side finished (every answer and the status handed to the transport) or the call is gone. */
+  private readonly flushed: Promise<void>;
   private unanswered = 0;
   private unflushed = 0;
   private paused = false;
@@ -44,6 +47,9 @@ export class AnsweredStream<Req, Res> {
     private readonly answer: (request: Req) => Promise<Res>,
   ) {
     this.done = new Promise<void>((resolve) => (this.settle = resolve));
+    this.flushed = new Promise<void>((resolve) => {
+      for (const event of ['finish', 'cancelled', 'close'] as const) call.on(event, resolve);
+    });
     call.on('data', (request) => this.scope.runInAsyncScope(() => this.onRequest(request)));
     call.on('end', () => {
       this.inputEnded = true;
@@ -60,18 +66,24 @@ export class AnsweredStream<Req, Res> {
 
   /**
    * Stops reading, answers the requests already read, then ends the stream with `error`'s status.
-   * After `graceMs` the stream ends even if answers are still missing (they are dropped).
+   * After `graceMs` the stream ends even if answers are still missing (they are dropped). Settles
+   * once the status is handed to the transport, or at the latest `graceMs` after the stream ended
+   * (a client that does not read may hold its answers, and the status behind them, forever).
    */
-  close(error: unknown, graceMs: number): Promise<void> {
-    if (this.finished || this.closing) return this.done;
-    this.closing = { error };
-    this.setPaused(true);
-    this.maybeEnd();
-    if (!this.finished) {
-      this.closing.timer = setTimeout(() => this.fail(error), graceMs);
-      this.closing.timer.unref();
+  async close(error: unknown, graceMs: number): Promise<void> {
+    if (!this.finished && !this.closing) {
+      this.closing = { error };
+      this.setPaused(true);
+      this.maybeEnd();
+      if (!this.finished) {
+        this.closing.timer = setTimeout(() => this.fail(error), graceMs);
+        this.closing.timer.unref();
+      }
     }
-    return this.done;
+    await this.done;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flushed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs).unref()))]);
+    clearTimeout(timer);
   }
 
   private onRequest(request: Req): void {

@@ -41,7 +41,11 @@ class FakeCall extends EventEmitter {
 
   constructor() {
     super();
-    this.on('error', (e: { code: number; details: string }) => (this.status = e));
+    // As grpc-js does: an error emitted on the call becomes its status, sent when the call ends.
+    this.on('error', (e: { code: number; details: string }) => {
+      this.status = e;
+      this.end();
+    });
   }
 
   write(answer: unknown, callback: () => void) {
@@ -51,7 +55,9 @@ class FakeCall extends EventEmitter {
   }
 
   end() {
+    if (this.ended) return;
     this.ended = true;
+    this.emit('finish');
   }
 
   paused = false;

@@ -25,6 +25,12 @@ const METHOD = 'SendMessagesGrpcController.sendMessages';
 const SHUTDOWN_GRACE_MS = 5_000;
 
 /**
+ * grpc-js sends a stream's status as HTTP/2 trailers once its last answer is written; the server is
+ * torn down (sessions destroyed) right after the shutdown hooks, so leave the frames a moment to go out.
+ */
+const STATUS_FLUSH_MS = 100;
+
+/**
  * im.v1.MessageService.SendMessages: a gateway's sends on one stream. Each request goes through the
  * same path as SendMessage (MessageCommands.send: validation, then the sequencer's group commit) and
  * is answered on its own, with the stored id and seq or with the error SendMessage would have
@@ -80,7 +86,9 @@ export class SendMessagesGrpcController implements BeforeApplicationShutdown {
   /** Streams stop reading, answer what they read, and end with UNAVAILABLE / SHUTTING_DOWN: the gateway resends the rest elsewhere. */
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
-    await Promise.all([...this.streams].map((s) => s.close(shuttingDownError(), SHUTDOWN_GRACE_MS)));
+    const open = [...this.streams];
+    await Promise.all(open.map((s) => s.close(shuttingDownError(), SHUTDOWN_GRACE_MS)));
+    if (open.length > 0) await new Promise((resolve) => setTimeout(resolve, STATUS_FLUSH_MS));
   }
 }
 
