@@ -68,14 +68,14 @@ export interface SendMessagesResponse {
   error?: SendMessagesResponse_Error | null;
 }
 
-/** Why a request was not stored: the status SendMessage would have failed with. */
+/** Why a request failed: the status SendMessage would have failed with. */
 export interface SendMessagesResponse_Error {
   /**
    * The gRPC status code, as its number (3 INVALID_ARGUMENT, 5 NOT_FOUND, 7 PERMISSION_DENIED,
    * 13 INTERNAL, 14 UNAVAILABLE, ...). A refusal (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED)
-   * stored nothing, and sending the same request again cannot succeed. After UNAVAILABLE or
-   * INTERNAL the message may or may not have been stored: send it again, with the same
-   * `client_msg_no`, after a backoff.
+   * stored nothing; sending the same request again is refused again unless the channel or the
+   * membership changed meanwhile. After UNAVAILABLE or INTERNAL the message may or may not have
+   * been stored: send it again, with the same `client_msg_no`, after a backoff.
    */
   code: number;
   /**
