@@ -153,6 +153,13 @@ describe('SendMessages: batched ingress for gateways (channels and fanout as pro
     // Refused requests took no seq: the good ones are 1 and 2.
     expect([sentOf(stream.answerTo('good-1')).messageSeq, sentOf(stream.answerTo('good-2')).messageSeq]).toEqual([1, 2]);
     expect((await history('v1', channel)).map((m) => m.clientMsgNo)).toEqual(['good-1', 'good-2']);
+
+    // Each answer is counted by its status; the stream itself is one call.
+    const metrics = await (await fetch(`http://127.0.0.1:${services.fanoutProcess.httpPort}/metrics`)).text();
+    for (const code of ['OK', 'INVALID_ARGUMENT', 'PERMISSION_DENIED', 'NOT_FOUND']) {
+      expect(metrics).toMatch(new RegExp(`im_grpc_stream_items_total\\{method="SendMessagesGrpcController\\.sendMessages",code="${code}"\\} [1-9]`));
+    }
+    expect(metrics).toMatch(/im_grpc_requests_total\{method="SendMessagesGrpcController\.sendMessages",code="OK"\} [1-9]/);
   });
 
   it('interleaves streamed and unary sends to one channel into one gapless sequence, and delivers both alike', async () => {
