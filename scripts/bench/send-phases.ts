@@ -3,6 +3,7 @@ import { assertGroupsNotShared } from './broker-guard';
 import { CpuSampler, CpuUsage } from './cpu-usage';
 import { profileClockNow } from './cpu-profile';
 import { EventLoopProbe } from './event-loop-probe';
+import { IngressStreams } from './ingress';
 import { clientMsgNo, Gateways, StreamMode } from './gateways';
 import { fmt, latencySummary, log, runConcurrently } from './lib';
 import { LoadResult, OpenLoopResult, runClosedLoop, runOpenLoop, Task } from './load';
@@ -36,6 +37,8 @@ export interface Target {
   sys: SystemUnderTest;
   groups: Group[];
   gateways?: Gateways;
+  /** When set, sends go over these SendMessages streams instead of unary SendMessage calls. */
+  ingress?: IngressStreams;
 }
 
 const PAYLOAD = Buffer.alloc(200, 'x');
@@ -61,7 +64,8 @@ const sendTask =
   async (i) => {
     const g = target.groups[i % target.groups.length];
     const fromUid = g.members[Math.floor(i / target.groups.length) % g.members.length];
-    await target.sys.messages.sendMessage({ fromUid, channel: g.channel, payload: PAYLOAD, clientMsgNo: clientMsgNo(phase, i) });
+    const message = { fromUid, channel: g.channel, payload: PAYLOAD, clientMsgNo: clientMsgNo(phase, i) };
+    await (target.ingress ? target.ingress.send(message) : target.sys.messages.sendMessage(message));
   };
 
 /** Every member is attached once, so each acknowledged send owes one delivery per member. */
@@ -110,6 +114,8 @@ export interface WorkloadSpec {
   members: number;
   /** Whether gateways are attached (then both stream modes are run). */
   gateways: boolean;
+  /** Sends over this many SendMessages streams instead of unary calls (the streaming-ingress variant). */
+  ingressStreams?: number;
 }
 
 export interface ModeResult {
@@ -129,7 +135,8 @@ export async function runWorkload(sys: SystemUnderTest, spec: WorkloadSpec, sett
   const results: ModeResult[] = [];
   for (const mode of spec.gateways ? (['per-uid', 'batched'] as const) : [undefined]) {
     const gateways = mode && (await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode }));
-    const target = { sys, groups, gateways };
+    const ingress = spec.ingressStreams ? new IngressStreams(sys.fanout.grpcAddress, spec.ingressStreams) : undefined;
+    const target = { sys, groups, gateways, ingress };
     try {
       log(`workload ${spec.key}${mode ? ` (${mode} streams)` : ''}: closed loop, ${settings.senders} senders`);
       const closed = await runPhase(target, settings, closedLoop(settings), { sampleCpu: true });
@@ -138,6 +145,7 @@ export async function runWorkload(sys: SystemUnderTest, spec: WorkloadSpec, sett
       const open = half > 0 ? await runPhase(target, settings, openLoop(settings, half, settings.openLoopMs)) : undefined;
       results.push({ spec, mode, frames: gateways ? { ...gateways.frames } : undefined, streamsEnded: gateways ? [...gateways.ended] : [], closed, open });
     } finally {
+      ingress?.close();
       await gateways?.close();
     }
   }

@@ -29,7 +29,8 @@ const table = (headers: string[], rows: string[][], align: string) =>
 const ms = (v: number | undefined) => (v === undefined ? 'n/a' : fmt(v, 1));
 const pct = (share: number) => `${fmt(share * 100, 1)} %`;
 const groupsName = (spec: WorkloadSpec) => `${fmt(spec.groups)} group${spec.groups === 1 ? '' : 's'} × ${fmt(spec.members)} members`;
-const workloadName = (spec: WorkloadSpec) => `${spec.key}) ${groupsName(spec)}${spec.gateways ? '' : ', no gateway'}`;
+const workloadName = (spec: WorkloadSpec) =>
+  `${spec.key}) ${groupsName(spec)}${spec.gateways ? '' : ', no gateway'}${spec.ingressStreams ? `, sent on ${spec.ingressStreams} SendMessages streams` : ''}`;
 
 function streamsLabel(r: { mode?: string; frames?: Gateways['frames'] }): string {
   if (!r.mode || !r.frames) return 'none';
@@ -152,7 +153,7 @@ ${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (
 
 function cpuSection(r: SendBenchResults): string {
   const runs: { name: string; cpu: CpuUsage }[] = [
-    ...r.workloads.flatMap((w) => (w.closed.cpu ? [{ name: `${w.spec.key})${w.mode ? ` ${w.mode}` : ''}`, cpu: w.closed.cpu }] : [])),
+    ...r.workloads.flatMap((w) => (w.closed.cpu ? [{ name: `${w.spec.key})${w.mode ? ` ${w.mode}` : ''}${w.spec.ingressStreams ? ' SendMessages' : ''}`, cpu: w.closed.cpu }] : [])),
     ...(r.profile?.run.cpu ? [{ name: 'b) batched, profiled', cpu: r.profile.run.cpu }] : []),
   ];
   if (runs.length === 0) return '';

@@ -10,6 +10,8 @@
  *   BENCH_SENDERS=64         closed-loop concurrent senders
  *   BENCH_BROKER_WAIT_S=600  how long to wait for other consumers to leave the services' groups on the broker
  *   BENCH_SWEEP_START=...    first offered rate of the sweep (default a fifth of the 100 × 100 batched closed-loop rate)
+ *   BENCH_INGRESS_STREAMS=0  when above 0, workload a) runs a second time with its sends on this many
+ *                            SendMessages streams (the gateways' batched ingress) instead of unary calls
  *   BENCH_WRITE_DOCS=1|0     write docs/benchmarks.md and docs/bench-send-latency.svg (default 1 at full
  *                            scale); otherwise the report goes to .cache/bench/
  */
@@ -27,6 +29,8 @@ export interface SendBenchSettings {
   sweepStartPerSec: number | undefined;
   writeDocs: boolean;
   brokerWaitMs: number;
+  /** SendMessages streams for the streaming-ingress variant of workload a); 0 = not run. */
+  ingressStreams: number;
   /** Gateway streams the members are spread over, as connection servers would hold them. */
   gatewayStreams: number;
   closedLoopMs: number;
@@ -66,6 +70,7 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
     sweepStartPerSec: env.BENCH_SWEEP_START ? positive('BENCH_SWEEP_START', env.BENCH_SWEEP_START, 1) : undefined,
     writeDocs: flag(env.BENCH_WRITE_DOCS, full),
     brokerWaitMs: positive('BENCH_BROKER_WAIT_S', env.BENCH_BROKER_WAIT_S, 600) * 1000,
+    ingressStreams: env.BENCH_INGRESS_STREAMS ? Math.round(positive('BENCH_INGRESS_STREAMS', env.BENCH_INGRESS_STREAMS, 0)) : 0,
     gatewayStreams: 10,
     closedLoopMs: duration(15_000, 2_000),
     openLoopMs: duration(10_000, 2_000),

@@ -27,6 +27,8 @@ const workloads = (s: SendBenchSettings): WorkloadSpec[] => [
   { key: 'a', groups: scaled(s, 1000, 2), members: 2, gateways: false },
   { key: 'b', groups: scaled(s, 100, 2), members: 100, gateways: true },
   { key: 'c', groups: 1, members: scaled(s, 10_000, 100), gateways: true },
+  // Optional: workload a) with its sends on SendMessages streams instead of unary calls.
+  ...(s.ingressStreams > 0 ? [{ key: 'a' as const, groups: scaled(s, 1000, 2), members: 2, gateways: false, ingressStreams: s.ingressStreams }] : []),
 ];
 
 /** Where the report goes: docs/ for a full run, .cache/bench/ for smoke runs. */

@@ -13,6 +13,7 @@ import { CommandsGrpcController } from './commands/commands.grpc-controller';
 import { MessageCommands } from './messages/message-commands';
 import { MessageSequencer } from './messages/message-sequencer';
 import { MessagesGrpcController } from './messages/messages.grpc-controller';
+import { SendMessagesGrpcController } from './messages/send-messages.grpc-controller';
 import { FANOUT_MIGRATIONS } from './migrations';
 
 /** The fanout service: the message log (send, history), per-uid command queues and live deliveries to gateways. */
@@ -38,7 +39,7 @@ export class FanoutAppModule {
           ],
         }),
       ],
-      controllers: [MessagesGrpcController, DeliveriesGrpcController, CommandsGrpcController],
+      controllers: [MessagesGrpcController, SendMessagesGrpcController, DeliveriesGrpcController, CommandsGrpcController],
       providers: [
         FanoutInputsProjection,
         MessageSequencer,

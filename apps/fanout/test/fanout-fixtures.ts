@@ -1,4 +1,4 @@
-import { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
+import { ClientDuplexStream, Metadata, ServiceError } from '@grpc/grpc-js';
 import { TOPICS } from '@im/contracts';
 import { ensureTestTopics, eventually, GrpcTestClient, grpcClient, ServiceProcess, testProducer, uniqueId } from '@im/testing';
 import { Producer } from 'kafkajs';
@@ -101,6 +101,49 @@ export class GatewayStream {
 
   close(): void {
     this.call.end();
+  }
+}
+
+/** An answer on the SendMessages stream, as proto-loader hands it out. */
+export interface SendAnswer {
+  requestId: string;
+  result: 'sent' | 'error';
+  sent?: { messageId: string; messageSeq: number };
+  error?: { code: number; reason: string; message: string };
+}
+
+/** A gateway's SendMessages stream: writes requests, records every answer and how the stream ended. */
+export class IngressStream {
+  readonly answers: SendAnswer[] = [];
+  /** Resolves with the stream's final status: undefined for OK, else the error. */
+  readonly ended: Promise<ServiceError | undefined>;
+  private readonly call: ClientDuplexStream<unknown, SendAnswer>;
+
+  constructor(client: GrpcTestClient, metadata: Metadata = new Metadata()) {
+    this.call = client.raw.sendMessages(metadata);
+    this.call.on('data', (a: SendAnswer) => this.answers.push(a));
+    this.ended = new Promise((resolve) => {
+      this.call.on('error', (e: ServiceError) => resolve(e));
+      this.call.on('end', () => resolve(undefined));
+    });
+  }
+
+  send(requestId: string, message: unknown): void {
+    this.call.write({ requestId, message });
+  }
+
+  /** Half-closes: the server answers what it read, then ends the stream. */
+  end(): void {
+    this.call.end();
+  }
+
+  /** Waits until `count` answers came (or more), and returns them. */
+  async waitForAnswers(count: number): Promise<SendAnswer[]> {
+    return eventually(async () => (this.answers.length >= count ? this.answers : undefined), `${count} answers`);
+  }
+
+  answerTo(requestId: string): SendAnswer | undefined {
+    return this.answers.find((a) => a.requestId === requestId);
   }
 }
 

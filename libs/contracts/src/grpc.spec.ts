@@ -43,6 +43,7 @@ const CONTRACT: Record<string, Record<string, { requestStream: boolean; response
   },
   'im.v1.MessageService': {
     SendMessage: { requestStream: false, responseStream: false },
+    SendMessages: { requestStream: true, responseStream: true },
     SyncMessages: { requestStream: false, responseStream: false },
     StreamDeliveries: { requestStream: true, responseStream: true },
   },
@@ -193,6 +194,24 @@ describe('proto-loader view of the contract', () => {
     // A per-uid delivery is byte for byte what it was before `uids` existed: the field is never written.
     const method = serviceAt('im.v1.MessageService').service['StreamDeliveries'];
     expect(method.responseSerialize(perUid)).toEqual(method.responseSerialize({ ...perUid, uids: [] }));
+  });
+
+  it('carries a SendMessages request with its message, and an answer as `sent` or `error` with the request id', () => {
+    const request = roundTrip('im.v1.MessageService', 'SendMessages', 'request', {
+      requestId: 'r-1',
+      message: { fromUid: 'alice', channel: { channelId: 'bob', channelType: 1 }, payload: Buffer.from('hi'), clientMsgNo: 'c-1' },
+    });
+    expect(request).toMatchObject({ requestId: 'r-1', message: { fromUid: 'alice', clientMsgNo: 'c-1', channel: { channelId: 'bob', channelType: 1 } } });
+    expect(Buffer.from((request.message as { payload: Buffer }).payload).toString()).toBe('hi');
+    expect(roundTrip('im.v1.MessageService', 'SendMessages', 'request', {})).toEqual({ requestId: '', message: null });
+
+    const sent = roundTrip('im.v1.MessageService', 'SendMessages', 'response', { requestId: 'r-1', sent: { messageId: 'm', messageSeq: 9 } });
+    expect(sent).toMatchObject({ requestId: 'r-1', result: 'sent', sent: { messageId: 'm', messageSeq: 9 } });
+    expect(sent.error).toBeUndefined();
+    const error = { code: 7, reason: 'NOT_SUBSCRIBER', message: 'alice is not a subscriber' };
+    const refused = roundTrip('im.v1.MessageService', 'SendMessages', 'response', { requestId: '', error });
+    expect(refused).toMatchObject({ requestId: '', result: 'error', error });
+    expect(refused.sent).toBeUndefined();
   });
 
   it('carries FieldMask as { paths } (not the string[] of the generated type): use toFieldMask and fieldMaskPaths', () => {

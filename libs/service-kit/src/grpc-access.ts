@@ -1,8 +1,9 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { PATTERN_METADATA } from '@nestjs/microservices/constants';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { authTokensOf, BaseConfig } from './config';
+import { grpcCallOf } from './grpc-call';
 import { grpcError } from './grpc-errors';
 import { ServiceMetrics } from './metrics';
 import { RateLimiter } from './rate-limit';
@@ -52,9 +53,9 @@ export class GrpcAccessGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'rpc' || isOpen(context)) return true;
-    const metadata = context.getArgByIndex(1) as Metadata | undefined;
-    const call = context.getArgByIndex(2) as { getPeer?: () => string } | undefined;
-    let client = peerAddress(call?.getPeer?.());
+    // Stream calls (`@GrpcStreamCall`) carry their metadata on the call, not as the second argument.
+    const { metadata, call } = grpcCallOf(context.getArgs());
+    let client = peerAddress(call?.getPeer());
     if (this.authEnabled) {
       const header = metadata?.get('authorization')?.[0];
       const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;

@@ -34,3 +34,35 @@ export function toRpcException(error: unknown): RpcException {
   }
   return grpcError(status.INTERNAL, 'INTERNAL', 'internal error');
 }
+
+/** An error as toRpcException maps it, in parts: the status code, the stable reason and the human text (without the `REASON: ` prefix). */
+export interface RpcStatusParts {
+  code: status;
+  reason: string;
+  message: string;
+}
+
+/**
+ * The status, reason and text a unary call would end with for `error` (through toRpcException),
+ * for answers that carry an error as data instead of ending the call, such as the per-request
+ * answers of a stream.
+ */
+export function statusPartsOf(error: unknown): RpcStatusParts {
+  const e = toRpcException(error).getError();
+  if (typeof e !== 'object' || e === null) return { code: status.UNKNOWN, reason: '', message: String(e) };
+  const { code, message, metadata } = e as { code?: number; message?: string; metadata?: Metadata };
+  const reason = String(metadata?.get(REASON_TRAILER)?.[0] ?? '');
+  const text = message ?? '';
+  return { code: code ?? status.UNKNOWN, reason, message: reason && text.startsWith(`${reason}: `) ? text.slice(reason.length + 2) : text };
+}
+
+/**
+ * An error as a grpc-js server stream ends with it: `call.emit('error', toStreamStatus(error))`
+ * sends the same code, `REASON: text` details and reason trailer as a unary call would.
+ */
+export function toStreamStatus(error: unknown): Error & { code: number; details: string; metadata?: Metadata } {
+  const e = toRpcException(error).getError();
+  if (typeof e !== 'object' || e === null) return Object.assign(new Error(String(e)), { code: status.UNKNOWN, details: String(e) });
+  const { code, message, metadata } = e as { code?: number; message?: string; metadata?: Metadata };
+  return Object.assign(new Error(message), { code: code ?? status.UNKNOWN, details: message ?? '', metadata });
+}

@@ -1,26 +1,37 @@
 import { ArgumentsHost, CallHandler, Catch, ExecutionContext, Injectable, Logger, NestInterceptor, RpcExceptionFilter } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
-import { Observable, throwError } from 'rxjs';
+import { Observable, of, throwError } from 'rxjs';
 import { tap } from 'rxjs/operators';
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { contextFromHeaders, kafkaTracingEnabled, traceHeadersOf } from '@im/kafka';
 import { context as otelContext, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from './correlation';
-import { toRpcException } from './grpc-errors';
+import { grpcCallOf } from './grpc-call';
+import { toRpcException, toStreamStatus } from './grpc-errors';
 import { ServiceMetrics } from './metrics';
 
-/** Maps every error a gRPC handler throws through the one error table; unexpected ones are logged. */
+/**
+ * Maps every error a gRPC handler (or a guard or interceptor before it) throws through the one
+ * error table; unexpected ones are logged. A `@GrpcStreamCall` has no callback for Nest to report
+ * the error to, so the filter ends the call with the status itself: otherwise the client would
+ * wait forever and the rejection would go unhandled in the process.
+ */
 @Catch()
 export class GrpcExceptionFilter implements RpcExceptionFilter {
   private readonly logger = new Logger('grpc');
 
-  catch(exception: unknown, host: ArgumentsHost): Observable<never> {
+  catch(exception: unknown, host: ArgumentsHost): Observable<unknown> {
     const rpc = toRpcException(exception);
     const error = rpc.getError() as { code: number };
     if (error.code === status.INTERNAL) {
       this.logger.error({ err: exception, handler: host.getType() }, 'unhandled error in gRPC handler');
     }
-    return throwError(() => error);
+    const { streamCall, call, callback } = grpcCallOf(host.getArgs());
+    if (!streamCall) return throwError(() => error);
+    if (callback) callback(toStreamStatus(exception));
+    else if (call?.emit && !call.writableEnded && !call.destroyed) call.emit('error', toStreamStatus(exception));
+    // Completes with a value, so Nest's `lastValueFrom` over the handler's result settles quietly.
+    return of(undefined);
   }
 }
 
@@ -62,7 +73,7 @@ export class GrpcMetricsInterceptor implements NestInterceptor {
 export class GrpcContextInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'rpc') return next.handle();
-    const metadata = context.getArgByIndex(1) as Metadata | undefined;
+    const { metadata } = grpcCallOf(context.getArgs());
     const correlationId = correlationIdFrom(metadata?.get(CORRELATION_HEADER)?.[0]);
     if (!kafkaTracingEnabled()) return withCorrelation(correlationId, () => next.handle());
 

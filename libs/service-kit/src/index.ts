@@ -3,6 +3,7 @@ export * from './tokens';
 export * from './metrics';
 export * from './readiness';
 export * from './grpc-errors';
+export * from './grpc-call';
 export * from './grpc-interceptors';
 export * from './health.controllers';
 export * from './platform.module';

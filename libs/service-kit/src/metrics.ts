@@ -8,6 +8,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_grpc_requests_total{method,code}                 counter   gRPC calls handled, by resulting status
  *   im_grpc_request_duration_seconds{method}            histogram gRPC latency
  *   im_grpc_rejected_total{reason}                      counter   calls refused before any handler (UNAUTHENTICATED, RATE_LIMITED)
+ *   im_grpc_stream_items_total{method,code}             counter   requests answered one by one on a stream (SendMessages), by their answer's status
+ *   im_grpc_stream_item_duration_seconds{method}        histogram time from reading such a request to its answer
  *   im_kafka_consumer_lag{group,topic,partition}        gauge     records between the last applied offset and the partition end
  *   im_consumer_checkpoint_offset{group,topic,partition} gauge    projection position: next offset the group will apply
  *   im_kafka_records_applied_total{group,topic}         counter   records applied by consumers
@@ -42,6 +44,21 @@ export class ServiceMetrics {
     name: 'im_grpc_rejected_total',
     help: 'gRPC calls refused before reaching a handler, by reason (UNAUTHENTICATED, RATE_LIMITED)',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly grpcStreamItems = new Counter({
+    name: 'im_grpc_stream_items_total',
+    help: 'Requests answered one by one on a gRPC stream (such as SendMessages), by method and the status of their answer',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly grpcStreamItemDuration = new Histogram({
+    name: 'im_grpc_stream_item_duration_seconds',
+    help: 'Time from reading a request on a gRPC stream to its answer',
+    labelNames: ['method'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
 

@@ -1,5 +1,5 @@
 import { eventually, uniqueId } from '@im/testing';
-import { newGroupRef, openGateway, System } from './system';
+import { newGroupRef, openGateway, openIngress, System } from './system';
 
 jest.setTimeout(600_000);
 
@@ -91,5 +91,32 @@ describe('two instances of every service', () => {
       ),
     );
     expect([...results].sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  });
+
+  it('sequences SendMessages streams on both instances, every request sent on both, without gap or duplicate (G6, G7)', async () => {
+    const channel = newGroupRef();
+    const senders = Array.from({ length: 5 }, (_, i) => uniqueId(`g${i}`));
+    await system.at(0).channels.createChannel({ channel });
+    await system.at(1).subscriptions.addSubscribers({ channel, uids: senders });
+    const streams = [openIngress(system.at(0).messages), openIngress(system.at(1).messages)];
+    for (let n = 0; n < 300; n++) {
+      const message = { fromUid: senders[n % senders.length], channel, payload: Buffer.from(`m${n}`), clientMsgNo: `n${n}` };
+      for (const stream of streams) stream.send(`n${n}`, message);
+    }
+    for (const stream of streams) stream.end();
+    expect(await Promise.all(streams.map((s) => s.ended))).toEqual([undefined, undefined]);
+
+    const [onFirst, onSecond] = streams.map((s) => new Map(s.answers.map((a) => [a.requestId, a])));
+    expect([onFirst.size, onSecond.size]).toEqual([300, 300]);
+    for (const [requestId, answer] of onFirst) {
+      expect(answer.result).toBe('sent');
+      expect(onSecond.get(requestId)?.sent).toEqual(answer.sent);
+    }
+    const seqs = [...onFirst.values()].map((a) => a.sent?.messageSeq as number).sort((x, y) => x - y);
+    expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    // Downstream sees the same log: the members' conversation ends at seq 300.
+    const listed = await system.at(0).conversations.syncConversations({ uid: senders[0], sinceVersion: 0, limit: 500 });
+    const conversation = listed.conversations.find((c: { channel: { channelId: string } }) => c.channel.channelId === channel.channelId);
+    expect(conversation).toMatchObject({ lastMsgSeq: 300 });
   });
 });

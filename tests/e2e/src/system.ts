@@ -91,3 +91,27 @@ export async function openGateway(address: string, uids: string[], options: { ba
     },
   };
 }
+
+export interface IngressAnswer {
+  requestId: string;
+  result: 'sent' | 'error';
+  sent?: { messageId: string; messageSeq: number };
+  error?: { code: number; reason: string; message: string };
+}
+
+/** A gateway's SendMessages stream on a MessageService client: write requests, collect answers, await the end. */
+export function openIngress(messages: GrpcTestClient) {
+  const stream = messages.raw.sendMessages();
+  const answers: IngressAnswer[] = [];
+  stream.on('data', (a: IngressAnswer) => answers.push(a));
+  const ended = new Promise<{ code: number; details?: string } | undefined>((resolve) => {
+    stream.on('error', (e: { code: number; details?: string }) => resolve(e));
+    stream.on('end', () => resolve(undefined));
+  });
+  return {
+    answers,
+    ended,
+    send: (requestId: string, message: unknown) => stream.write({ requestId, message }),
+    end: () => stream.end(),
+  };
+}

@@ -8,6 +8,13 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
    * fallen behind and is ended (UNAVAILABLE / STREAM_BEHIND): bounds memory per gateway.
    */
   DELIVERY_STREAM_MAX_QUEUED: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+  /**
+   * Requests a SendMessages stream may have in flight (read and not yet answered, or answered and
+   * not yet taken by the transport); at the limit the stream is not read until answers go out, so
+   * gRPC flow control holds the gateway's writes. Bounds memory per stream (at most this many
+   * requests of up to 64 KiB payload each) and keeps several batches queued for the group commit.
+   */
+  SEND_STREAM_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
   SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
   /** Send batches committed at once: one's transaction overlaps another's publish (each holds a pool connection). */

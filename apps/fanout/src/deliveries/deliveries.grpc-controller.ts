@@ -1,7 +1,7 @@
 import { ServerDuplexStream, status } from '@grpc/grpc-js';
 import { MESSAGE_SERVICE } from '@im/contracts';
 import { validateStreamUids } from '@im/fanout-domain';
-import { CONFIG, grpcError, toRpcException } from '@im/service-kit';
+import { CONFIG, grpcError, toStreamStatus } from '@im/service-kit';
 import { invalidArgument } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Controller, Inject, Logger } from '@nestjs/common';
 import { GrpcStreamCall } from '@nestjs/microservices';
@@ -13,12 +13,6 @@ interface StreamRequest {
   attach?: { uids?: string[]; batched?: boolean | null } | null;
   detach?: { uids?: string[] } | null;
 }
-
-/** gRPC error → the status a grpc-js server stream ends with (code, `REASON: text`, reason trailer). */
-const toStreamStatus = (error: unknown) => {
-  const e = toRpcException(error).getError() as { code: number; message: string; metadata: unknown };
-  return Object.assign(new Error(e.message), { code: e.code, details: e.message, metadata: e.metadata });
-};
 
 /** im.v1.MessageService.StreamDeliveries: a gateway attaches uids and receives their deliveries. */
 @Controller()

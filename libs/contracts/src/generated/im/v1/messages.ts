@@ -38,6 +38,58 @@ export interface SendMessageResponse {
   messageSeq: number;
 }
 
+/**
+ * One request on the MessageService.SendMessages stream: a message to send, and the client's name
+ * for the request, which comes back with its answer.
+ */
+export interface SendMessagesRequest {
+  /**
+   * The client's name for this request, echoed unchanged in its answer and otherwise not
+   * interpreted: it may be empty, and need not be unique, though unique ids make answers easy to
+   * match. It is not the idempotency key (that is `message.client_msg_no`).
+   */
+  requestId: string;
+  /** The message, exactly as SendMessage takes it. Required (else INVALID_ARGUMENT / MISSING_MESSAGE). */
+  message: SendMessageRequest | null;
+}
+
+/** The answer to one SendMessagesRequest on the MessageService.SendMessages stream. */
+export interface SendMessagesResponse {
+  /** The `request_id` of the request this answers, as the client gave it. */
+  requestId: string;
+  /**
+   * The message is stored and on Kafka (now, or by an earlier send with the same key): its id and
+   * sequence, as SendMessage returns them.
+   */
+  sent?:
+    | SendMessageResponse
+    | null;
+  /** The request was refused, or failed (see `Error.code`). */
+  error?: SendMessagesResponse_Error | null;
+}
+
+/** Why a request failed: the status SendMessage would have failed with. */
+export interface SendMessagesResponse_Error {
+  /**
+   * The gRPC status code, as its number (3 INVALID_ARGUMENT, 5 NOT_FOUND, 7 PERMISSION_DENIED,
+   * 13 INTERNAL, 14 UNAVAILABLE, ...). A refusal (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED)
+   * stored nothing; sending the same request again is refused again unless the channel or the
+   * membership changed meanwhile. After UNAVAILABLE or INTERNAL the message may or may not have
+   * been stored: send it again, with the same `client_msg_no`, after a backoff.
+   */
+  code: number;
+  /**
+   * The stable, machine-readable reason, as SendMessage carries it in the `x-error-reason`
+   * trailer (for example NOT_SUBSCRIBER, EMPTY_PAYLOAD, KAFKA_UNAVAILABLE).
+   */
+  reason: string;
+  /**
+   * Human-readable text for logs, without the `<REASON>: ` prefix of a status message. Not
+   * meant to be parsed.
+   */
+  message: string;
+}
+
 /** Request of MessageService.SyncMessages. */
 export interface SyncMessagesRequest {
   /** The member asking. Required. */
@@ -144,7 +196,8 @@ export interface Delivery_Attached {
  *
  * Every rpc may fail with INVALID_ARGUMENT for a malformed uid or channel reference (EMPTY_ID,
  * ID_TOO_LONG, ID_INVALID_CHARACTERS, MISSING_CHANNEL, INVALID_CHANNEL_TYPE), UNAUTHENTICATED,
- * and UNAVAILABLE (KAFKA_UNAVAILABLE, PROJECTION_BEHIND).
+ * and UNAVAILABLE (KAFKA_UNAVAILABLE, PROJECTION_BEHIND). On SendMessages these are answers to
+ * single requests, except UNAUTHENTICATED, which refuses the whole stream.
  */
 
 export interface MessageServiceClient {
@@ -161,6 +214,48 @@ export interface MessageServiceClient {
    */
 
   sendMessage(request: SendMessageRequest): Observable<SendMessageResponse>;
+
+  /**
+   * A gateway's batched send path: SendMessage for many messages on one stream. The gateway writes
+   * one SendMessagesRequest per message and receives one SendMessagesResponse per request, carrying
+   * the request's `request_id` and either the stored message's id and sequence (`sent`) or the error
+   * SendMessage would have failed with (`error`). One stream replaces a call per message, and the
+   * requests of every stream and SendMessage call that arrive together are committed together: one
+   * transaction and one Kafka publish per batch.
+   *
+   * Each request is handled exactly as SendMessage handles its request: the same validation and
+   * authorisation, the same idempotency per (`from_uid`, channel, `client_msg_no`) (a retry, on this
+   * stream, another stream or SendMessage, is answered with the id and sequence stored the first
+   * time), and the same errors, with the same codes and reasons. A refused or failed request is
+   * answered with its error and the stream goes on. A request without `message` is answered with
+   * INVALID_ARGUMENT / MISSING_MESSAGE.
+   *
+   * Answers. Every request read is answered exactly once, when its outcome is known: answers come
+   * in completion order, not request order (a malformed request is answered at once, the requests
+   * of one commit together, after it), so match them by `request_id`. A `sent` answer means what an
+   * OK SendMessage means: the message is stored and on Kafka. Within one stream the requests are
+   * committed in the order they were written, so those stored for one channel get increasing
+   * `message_seq` in request order (a retry keeps its first sequence, a refused request takes none);
+   * sends from other streams and SendMessage calls to the same channel interleave into the same
+   * gapless sequence.
+   *
+   * Flow control. A stream has at most 10000 requests in flight by default (server setting
+   * SEND_STREAM_MAX_IN_FLIGHT): read by the server and not yet answered, or answered but not yet
+   * taken by the transport. At the limit the server stops reading, and gRPC flow control holds the
+   * client's writes until answers go out; nothing is refused for being fast. A client that does not
+   * read its answers stops being read.
+   *
+   * The stream. The client half-closes when it has nothing more to send; the server answers every
+   * request it read, then ends the stream with OK. The stream ends with an error status only for a
+   * problem of the stream as a whole: UNAUTHENTICATED; RESOURCE_EXHAUSTED / RATE_LIMITED (the rate
+   * limit counts the stream as one call, when it opens); UNAVAILABLE / SHUTTING_DOWN when the server
+   * shuts down: it stops reading, answers the requests it had read, then ends the stream, and the
+   * client sends the requests left unanswered again on a new stream. If a stream breaks otherwise
+   * (cancelled, connection lost), requests left unanswered may or may not have been stored: send
+   * them again with the same `client_msg_no`, which stores each message at most once.
+   */
+
+  sendMessages(request: Observable<SendMessagesRequest>): Observable<SendMessagesResponse>;
 
   /**
    * Returns a range of a channel's messages, in ascending `message_seq` order, to one of its
@@ -210,7 +305,8 @@ export interface MessageServiceClient {
  *
  * Every rpc may fail with INVALID_ARGUMENT for a malformed uid or channel reference (EMPTY_ID,
  * ID_TOO_LONG, ID_INVALID_CHARACTERS, MISSING_CHANNEL, INVALID_CHANNEL_TYPE), UNAUTHENTICATED,
- * and UNAVAILABLE (KAFKA_UNAVAILABLE, PROJECTION_BEHIND).
+ * and UNAVAILABLE (KAFKA_UNAVAILABLE, PROJECTION_BEHIND). On SendMessages these are answers to
+ * single requests, except UNAUTHENTICATED, which refuses the whole stream.
  */
 
 export interface MessageServiceController {
@@ -229,6 +325,48 @@ export interface MessageServiceController {
   sendMessage(
     request: SendMessageRequest,
   ): Promise<SendMessageResponse> | Observable<SendMessageResponse> | SendMessageResponse;
+
+  /**
+   * A gateway's batched send path: SendMessage for many messages on one stream. The gateway writes
+   * one SendMessagesRequest per message and receives one SendMessagesResponse per request, carrying
+   * the request's `request_id` and either the stored message's id and sequence (`sent`) or the error
+   * SendMessage would have failed with (`error`). One stream replaces a call per message, and the
+   * requests of every stream and SendMessage call that arrive together are committed together: one
+   * transaction and one Kafka publish per batch.
+   *
+   * Each request is handled exactly as SendMessage handles its request: the same validation and
+   * authorisation, the same idempotency per (`from_uid`, channel, `client_msg_no`) (a retry, on this
+   * stream, another stream or SendMessage, is answered with the id and sequence stored the first
+   * time), and the same errors, with the same codes and reasons. A refused or failed request is
+   * answered with its error and the stream goes on. A request without `message` is answered with
+   * INVALID_ARGUMENT / MISSING_MESSAGE.
+   *
+   * Answers. Every request read is answered exactly once, when its outcome is known: answers come
+   * in completion order, not request order (a malformed request is answered at once, the requests
+   * of one commit together, after it), so match them by `request_id`. A `sent` answer means what an
+   * OK SendMessage means: the message is stored and on Kafka. Within one stream the requests are
+   * committed in the order they were written, so those stored for one channel get increasing
+   * `message_seq` in request order (a retry keeps its first sequence, a refused request takes none);
+   * sends from other streams and SendMessage calls to the same channel interleave into the same
+   * gapless sequence.
+   *
+   * Flow control. A stream has at most 10000 requests in flight by default (server setting
+   * SEND_STREAM_MAX_IN_FLIGHT): read by the server and not yet answered, or answered but not yet
+   * taken by the transport. At the limit the server stops reading, and gRPC flow control holds the
+   * client's writes until answers go out; nothing is refused for being fast. A client that does not
+   * read its answers stops being read.
+   *
+   * The stream. The client half-closes when it has nothing more to send; the server answers every
+   * request it read, then ends the stream with OK. The stream ends with an error status only for a
+   * problem of the stream as a whole: UNAUTHENTICATED; RESOURCE_EXHAUSTED / RATE_LIMITED (the rate
+   * limit counts the stream as one call, when it opens); UNAVAILABLE / SHUTTING_DOWN when the server
+   * shuts down: it stops reading, answers the requests it had read, then ends the stream, and the
+   * client sends the requests left unanswered again on a new stream. If a stream breaks otherwise
+   * (cancelled, connection lost), requests left unanswered may or may not have been stored: send
+   * them again with the same `client_msg_no`, which stores each message at most once.
+   */
+
+  sendMessages(request: Observable<SendMessagesRequest>): Observable<SendMessagesResponse>;
 
   /**
    * Returns a range of a channel's messages, in ascending `message_seq` order, to one of its
@@ -283,7 +421,7 @@ export function MessageServiceControllerMethods() {
       GrpcMethod("MessageService", method)(constructor.prototype[method], method, descriptor);
       Object.defineProperty(constructor.prototype, method, descriptor);
     }
-    const grpcStreamMethods: string[] = ["streamDeliveries"];
+    const grpcStreamMethods: string[] = ["sendMessages", "streamDeliveries"];
     for (const method of grpcStreamMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcStreamMethod("MessageService", method)(constructor.prototype[method], method, descriptor);
