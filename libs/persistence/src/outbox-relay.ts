@@ -120,15 +120,21 @@ export class OutboxRelay {
    * committed, and resolves once the broker acknowledged them. The locks are held until then, so a
    * writer of another instance to the same streams waits, and each stream reaches Kafka in order.
    * Under those locks, a marker of the same streams can only have been left by a writer that died
-   * between commit and publish: its events are published first, in the same send.
+   * between commit and publish: its events are published first, in the same send. `onLocked` is
+   * called once the locks are held (a caller may order its writers by it).
    */
-  async commitAndPublish<T>(streamIds: readonly string[], work: (em: EntityManager, batchId: string) => Promise<{ result: T; events: StoredEvent[] }>): Promise<T> {
+  async commitAndPublish<T>(
+    streamIds: readonly string[],
+    work: (em: EntityManager, batchId: string) => Promise<{ result: T; events: StoredEvent[] }>,
+    opts: { onLocked?: () => void } = {},
+  ): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
       await runner.query(`SELECT pg_advisory_lock(k) FROM (SELECT DISTINCT ${streamLockKeySql('s')} AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`, [
         [...streamIds],
       ]);
+      opts.onLocked?.();
       const batchId = randomUUID();
       const { result, events, orphans } = await inTransactionOn(runner, async (em) => {
         const orphans = await this.orphansOf(em, streamIds);

@@ -35,6 +35,8 @@ export class MessageSequencer {
   private readonly queue: PendingSend[] = [];
   /** Batches being committed right now. */
   private inFlight = 0;
+  /** Resolves once the newest batch holds its channels' locks (or gave up). */
+  private lastLocked: Promise<void> = Promise.resolve();
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   /** Batches run outside any caller's async context: no request's correlation leaks into another's. */
@@ -60,7 +62,8 @@ export class MessageSequencer {
   /**
    * Starts a batch of what is waiting while fewer than SEND_BATCHES_IN_FLIGHT are being committed,
    * so one batch's barrier wait and transaction overlap another's publish. Batches to the same
-   * channel still commit and publish one after the other: they queue on the channel's lock.
+   * channel still commit and publish one after the other, in the order they started: each takes
+   * its locks after the batch before it holds its own, and queues on a shared channel's lock.
    */
   private startBatches(): void {
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
@@ -79,10 +82,16 @@ export class MessageSequencer {
    * channels' stream locks until the broker acknowledged, so each channel reaches Kafka in seq order.
    */
   private async commit(batch: PendingSend[]): Promise<void> {
+    // Batches take their channels' locks in the order they started, so sends submitted in order
+    // (a SendMessages stream, a client) get their channel's seqs in that order.
+    const previousLocked = this.lastLocked;
+    let locked!: () => void;
+    this.lastLocked = new Promise<void>((resolve) => (locked = resolve));
     let outcomes: SendOutcome[];
     try {
       // Membership and channel state acknowledged before any of these sends began decide them (G2).
       await this.inputs.barrier();
+      await previousLocked;
       outcomes = await this.relay.commitAndPublish(
         unique(batch.map((p) => channelKey(p.request.channel)), (k) => k),
         (em, batchId) =>
@@ -92,10 +101,13 @@ export class MessageSequencer {
             batch.map((p) => p.headers),
             batchId,
           ),
+        { onLocked: locked },
       );
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;
+    } finally {
+      locked();
     }
     outcomes.forEach((outcome, i) => (outcome.kind === 'refused' ? batch[i].reject(outcome.error) : batch[i].resolve(sentOf(outcome))));
   }
