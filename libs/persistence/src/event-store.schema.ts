@@ -93,9 +93,3 @@ export function outboxBatchesMigration(schema: string, timestamp: number): new (
     }
   };
 }
-
-/**
- * The advisory lock a direct publisher holds on a stream from before its transaction until its
- * events are on Kafka (SQL over a text expression), so each stream's events reach Kafka in order.
- */
-export const streamLockKeySql = (streamIdSql: string) => `hashtextextended('outbox.stream:' || ${streamIdSql}, 0)`;

@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { crashPoint } from './crash-point';
 import { isRetryable, quoteIdent } from './data-source';
-import { streamLockKeySql } from './event-store.schema';
 import { StoredEvent, toStoredEvent } from './event-store';
 
 export interface OutboxRecord {
@@ -131,7 +130,7 @@ export class OutboxRelay {
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
-      await runner.query(`SELECT pg_advisory_lock(k) FROM (SELECT DISTINCT ${streamLockKeySql('s')} AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`, [
+      await runner.query(lockStreamsSql('pg_advisory_lock'), [
         [...streamIds],
       ]);
       opts.onLocked?.();
@@ -214,7 +213,7 @@ export class OutboxRelay {
     );
     for (const marker of stale) {
       const published = await this.dataSource.transaction(async (em) => {
-        await em.query(`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT ${streamLockKeySql('s')} AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`, [
+        await em.query(lockStreamsSql('pg_advisory_xact_lock'), [
           marker.stream_ids,
         ]);
         const orphans = await this.orphansOf(em, marker.stream_ids);
@@ -242,3 +241,11 @@ async function inTransactionOn<T>(runner: QueryRunner, work: (em: EntityManager)
     }
   }
 }
+
+/**
+ * Takes the advisory lock of each stream in `$1` (text[]), in one fixed order so that writers and
+ * the relay never deadlock: a session lock held by a direct publisher until its events are on
+ * Kafka, or a transaction lock held by the relay while it republishes an orphan.
+ */
+const lockStreamsSql = (lock: 'pg_advisory_lock' | 'pg_advisory_xact_lock') =>
+  `SELECT ${lock}(k) FROM (SELECT DISTINCT hashtextextended('outbox.stream:' || s, 0) AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`;
