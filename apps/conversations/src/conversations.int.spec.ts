@@ -270,6 +270,48 @@ describe('conversations service on real Kafka and Postgres (upstream events prod
     expect(since).toBe(fullVersion);
   });
 
+  it('an incremental sync never moves past a change whose transaction began earlier and commits later', async () => {
+    const [alice, bob, g, h] = [uniqueId('alice'), uniqueId('bob'), uniqueId('g'), uniqueId('h')];
+    const gRef = { channelId: g, channelType: 2 };
+    await upstream.send([upstream.membership('subscribers.added', g, [alice, bob]), upstream.membership('subscribers.added', h, [alice, bob])]);
+    await upstream.send([upstream.message(g, bob), upstream.message(g, bob)]);
+    await client.markRead({ uid: alice, channel: gRef, readSeq: 1 });
+    const start = await sync(alice);
+
+    // A MarkRead takes its version, then waits on the cursor row this transaction holds; meanwhile
+    // a later transaction (the projection) commits a change of another conversation of the uid.
+    const holder = await testDb();
+    let markRead: Promise<unknown> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM conversations.cursors WHERE uid = $1 AND channel_id = $2 FOR UPDATE', [alice, g]);
+      markRead = client.markRead({ uid: alice, channel: gRef, readSeq: 2 });
+      await eventually(async () => {
+        const [{ waiting }] = await db.rows<{ waiting: number }>(
+          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%conversations.cursors%'",
+        );
+        return waiting === 1;
+      }, 'MarkRead waiting on the cursor row');
+      await upstream.send([upstream.message(h, bob)]);
+      const early = await eventually(async () => {
+        const res = await sync(alice, { sinceVersion: start.version });
+        expect(find(res, h)).toMatchObject({ lastMsgSeq: 1, unread: 1 });
+        return res;
+      }, 'the later change answered');
+      // Answered, but the cursor stays below the MarkRead still in flight.
+      expect(early.version).toBeLessThan(find(early, h)!.version);
+      expect(early.hasMore).toBe(false);
+      await holder.query('COMMIT');
+      await markRead;
+      const next = await sync(alice, { sinceVersion: early.version });
+      expect(find(next, g)).toMatchObject({ readSeq: 2, unread: 0 });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+      await markRead?.catch(() => undefined);
+    }
+  });
+
   it('pages a full sync past deleted and left conversations, with filters, each active one exactly once', async () => {
     const uid = uniqueId('mixed');
     const peers = Array.from({ length: 12 }, (_, i) => `${uid}_p${i}`);

@@ -23,7 +23,7 @@ export interface ProjectionOptions {
   /** The event types this projection reads; other types are skipped (producers may add new ones). */
   types: readonly MessageType<unknown>[];
   /** Applies a partition's events, in order, in the transaction that also moves the checkpoint. */
-  apply: (em: EntityManager, events: ProjectedEvent[]) => Promise<void>;
+  apply: (em: EntityManager, events: ProjectedEvent[], slice: { clusterId?: string }) => Promise<void>;
   /**
    * Runs before the batch's transaction opens, e.g. to wait for another projection's read barrier
    * without holding a database connection while waiting.
@@ -80,7 +80,7 @@ export class Projection {
               this.logger.warn({ topic: batch.topic, offset: record.offset, ...decoded.rejection }, 'event dead-lettered');
             }
           }
-          if (applied.length > 0) await opts.apply(em, applied);
+          if (applied.length > 0) await opts.apply(em, applied, { clusterId: batch.clusterId });
         }),
       );
       if (applied.length > 0) await opts.afterCommit?.(applied);

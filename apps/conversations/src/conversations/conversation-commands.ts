@@ -4,7 +4,8 @@ import { DATA_SOURCE } from '@im/service-kit';
 import { ChannelRef, invalidArgument, resolveChannelForUser, validateUid } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { ConversationRepository, VersionAllocator } from './conversation.repository';
+import { transactionVersion } from './change-versions';
+import { ConversationRepository } from './conversation.repository';
 import { ConversationsProjection } from './conversations.projection';
 
 /** Requests as they arrive from gRPC or as the `data` of a Kafka command (same JSON shape). */
@@ -55,19 +56,18 @@ export class ConversationCommands {
   }
 
   private async apply(em: EntityManager, command: ConversationCommand): Promise<void> {
-    const versions = new VersionAllocator(em);
-    // The counter lock serialises this with the projection, so the row read below cannot change before commit.
-    await versions.lock();
+    // No lock against the projection: a message projected after this read is newer than what the
+    // uid deleted or read, so it stays unread and brings a deleted conversation back (G4), and the
+    // cursors only move forward, whatever the order of concurrent commands.
     const row = await this.repository.findOne(em, command.uid, command.channel);
     if (!row) return;
     const now = Date.now();
     if (command.type === 'conversation.delete') {
       const floor = decideDelete(row);
-      if (floor !== null) await this.repository.moveDeleteFloor(em, command.uid, command.channel, floor, await versions.next(), now);
+      if (floor !== null) await this.repository.moveDeleteFloor(em, command.uid, command.channel, floor, await transactionVersion(em), now);
     } else {
       const readSeq = decideMarkRead(row, command.readSeq);
-      if (readSeq !== null) await this.repository.moveReadSeq(em, command.uid, command.channel, readSeq, await versions.next(), now);
+      if (readSeq !== null) await this.repository.moveReadSeq(em, command.uid, command.channel, readSeq, await transactionVersion(em), now);
     }
-    await versions.finish();
   }
 }

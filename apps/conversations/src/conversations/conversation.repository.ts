@@ -5,41 +5,6 @@ import { EntityManager } from 'typeorm';
 
 const S = 'conversations';
 
-/**
- * Hands out conversation versions inside one transaction. The counter row stays locked from the
- * first allocation until commit, so versions become visible in the order they were allocated: an
- * incremental sync that has seen version N never misses a change committed later with a lower one.
- */
-export class VersionAllocator {
-  private value?: number;
-  private start = 0;
-
-  constructor(private readonly em: EntityManager) {}
-
-  /** Reserves `count` consecutive versions and returns the first. */
-  async next(count = 1): Promise<number> {
-    if (this.value === undefined) {
-      const [row] = await this.em.query(`SELECT value FROM ${S}.version_counter WHERE id = 1 FOR UPDATE`);
-      this.value = Number(row.value);
-      this.start = this.value;
-    }
-    const first = this.value + 1;
-    this.value += count;
-    return first;
-  }
-
-  /** Takes the counter lock now, so everything read afterwards is stable until commit. */
-  async lock(): Promise<void> {
-    await this.next(0);
-  }
-
-  async finish(): Promise<void> {
-    if (this.value !== undefined && this.value !== this.start) {
-      await this.em.query(`UPDATE ${S}.version_counter SET value = $1 WHERE id = 1`, [this.value]);
-    }
-  }
-}
-
 export interface ConversationRow extends ConversationInputs {
   channel: ChannelRef;
   version: number;
@@ -124,11 +89,13 @@ export class ConversationRepository {
   // ---------------------------------------------------------------- projection writes
 
   /**
-   * message.stored, a batch at a time (one partition, in seq order per channel): one message row
-   * and one head move per message, whatever the channel's size, written with set-based statements.
+   * message.stored, a batch at a time (one partition, in seq order per channel), each with the
+   * version of its event: one message row and one head move per message, whatever the channel's
+   * size, written with set-based statements.
    */
-  async applyMessages(em: EntityManager, versions: VersionAllocator, batch: StoredMessageData[]): Promise<void> {
-    if (batch.length === 0) return;
+  async applyMessages(em: EntityManager, versioned: { message: StoredMessageData; version: number }[]): Promise<void> {
+    if (versioned.length === 0) return;
+    const batch = versioned.map((v) => v.message);
     const inserted: { channel_type: number; channel_id: string; seq: string }[] = await em.query(
       `INSERT INTO ${S}.channel_messages (channel_type, channel_id, seq, message_id, from_uid, client_msg_no, payload, sent_at_ms, membership_version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
@@ -148,12 +115,12 @@ export class ConversationRepository {
     // Only what was new moves heads and cursors: a message seen before (redelivery, replay, or a
     // duplicate within the batch) changes nothing.
     const fresh = new Set(inserted.map((r) => `${r.channel_type}:${r.channel_id}:${r.seq}`));
-    const heads = new Map<string, StoredMessageData>();
-    const cursors = new Map<string, { uid: string; channel: ChannelRef; joinVersion: number | null; ownLastSentSeq: number }>();
-    for (const m of batch) {
+    const heads = new Map<string, { message: StoredMessageData; version: number }>();
+    const cursors = new Map<string, { uid: string; channel: ChannelRef; joinVersion: number | null; ownLastSentSeq: number; version: number }>();
+    for (const { message: m, version } of versioned) {
       const id = `${m.channel.channelType}:${m.channel.channelId}`;
       if (!fresh.delete(`${id}:${m.messageSeq}`)) continue;
-      if ((heads.get(id)?.messageSeq ?? 0) < m.messageSeq) heads.set(id, m);
+      if ((heads.get(id)?.message.messageSeq ?? 0) < m.messageSeq) heads.set(id, { message: m, version });
       // Person channels have fixed members: the first message creates both rows. Groups get their
       // rows from subscribers.added; a message only moves the sender's own cursor.
       const person = isPersonChannel(m.channel);
@@ -162,12 +129,11 @@ export class ConversationRepository {
         const own = uid === m.fromUid ? m.messageSeq : 0;
         const current = cursors.get(key);
         if (current) current.ownLastSentSeq = Math.max(current.ownLastSentSeq, own);
-        else cursors.set(key, { uid, channel: m.channel, joinVersion: person ? 0 : null, ownLastSentSeq: own });
+        else cursors.set(key, { uid, channel: m.channel, joinVersion: person ? 0 : null, ownLastSentSeq: own, version });
       }
     }
     if (heads.size === 0) return;
     const headList = [...heads.values()];
-    const firstHead = await versions.next(headList.length);
     await em.query(
       `INSERT INTO ${S}.channel_heads (channel_type, channel_id, last_seq, last_sent_at_ms, membership_version, version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
@@ -176,16 +142,15 @@ export class ConversationRepository {
              membership_version = excluded.membership_version, version = excluded.version
        WHERE channel_heads.last_seq < excluded.last_seq`,
       [
-        headList.map((m) => m.channel.channelType),
-        headList.map((m) => m.channel.channelId),
-        headList.map((m) => m.messageSeq),
-        headList.map((m) => m.sentAtMs),
-        headList.map((m) => m.membershipVersion),
-        headList.map((_, i) => firstHead + i),
+        headList.map((h) => h.message.channel.channelType),
+        headList.map((h) => h.message.channel.channelId),
+        headList.map((h) => h.message.messageSeq),
+        headList.map((h) => h.message.sentAtMs),
+        headList.map((h) => h.message.membershipVersion),
+        headList.map((h) => h.version),
       ],
     );
     const rows = [...cursors.values()];
-    const firstRow = await versions.next(rows.length);
     await em.query(
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, own_last_sent_seq, version, updated_at_ms)
        SELECT t.uid, t.channel_type, t.channel_id, t.join_version, t.own_last_sent_seq, t.version, 0
@@ -200,15 +165,18 @@ export class ConversationRepository {
         rows.map((r) => r.channel.channelId),
         rows.map((r) => r.joinVersion),
         rows.map((r) => r.ownLastSentSeq),
-        rows.map((_, i) => firstRow + i),
+        rows.map((r) => r.version),
       ],
     );
   }
 
-  /** subscribers.added / subscribers.removed: moves each uid's interval, once per membership version. */
+  /**
+   * subscribers.added / subscribers.removed: moves each uid's interval, once per membership version.
+   * Every uid it changes takes the event's version.
+   */
   async applyMembership(
     em: EntityManager,
-    versions: VersionAllocator,
+    version: number,
     channel: ChannelRef,
     uids: string[],
     event: MembershipEvent,
@@ -242,7 +210,6 @@ export class ConversationRepository {
       if (next) changed.push({ uid, next });
     }
     if (changed.length === 0) return;
-    const first = await versions.next(changed.length);
     await em.query(
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, left_version, applied_version, version, updated_at_ms)
        SELECT t.uid, $1, $2, t.join_version, t.left_version, t.applied_version, t.version, $3
@@ -259,7 +226,7 @@ export class ConversationRepository {
         changed.map((c) => c.next.joinVersion),
         changed.map((c) => c.next.leftVersion),
         changed.map((c) => c.next.appliedVersion),
-        changed.map((_, i) => first + i),
+        changed.map(() => version),
       ],
     );
   }
@@ -268,7 +235,7 @@ export class ConversationRepository {
    * channel.deleted, or channel.created after a deletion: one row for the channel, a change of
    * every member's conversation at once (see channelStateChanges).
    */
-  async applyChannelState(em: EntityManager, versions: VersionAllocator, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
+  async applyChannelState(em: EntityManager, version: number, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
     const [row]: { deleted: boolean; channel_version: string }[] = await em.query(
       `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
       [channel.channelType, channel.channelId],
@@ -280,7 +247,7 @@ export class ConversationRepository {
        ON CONFLICT (channel_type, channel_id) DO UPDATE
          SET channel_version = excluded.channel_version, deleted = excluded.deleted, changed_version = excluded.changed_version
        WHERE channel_states.channel_version < excluded.channel_version`,
-      [channel.channelType, channel.channelId, channelVersion, deleted, await versions.next()],
+      [channel.channelType, channel.channelId, channelVersion, deleted, version],
     );
   }
 

@@ -13,7 +13,8 @@ import { ProjectedEvent, ProjectionFactory, ProjectionHost } from '@im/service-k
 import { DomainError, validateChannelRef, validateUid } from '@im/shared-domain';
 import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
-import { ConversationRepository, VersionAllocator } from './conversation.repository';
+import { VersionLedger } from './change-versions';
+import { ConversationRepository } from './conversation.repository';
 
 /** The consumer group of the read model; a rebuild deletes it so the next start reads from offset 0. */
 export const CONVERSATIONS_PROJECTION_GROUP = 'conversations.read-model';
@@ -30,6 +31,7 @@ export const CONVERSATIONS_INPUT_TOPICS = [TOPICS.subscriptionsEvents, TOPICS.fa
 export class ConversationsProjection extends ProjectionHost {
   private readonly logger = new Logger('conversations-projection');
   private readonly repository = new ConversationRepository();
+  private readonly ledger = new VersionLedger();
 
   constructor(factory: ProjectionFactory) {
     super();
@@ -37,31 +39,33 @@ export class ConversationsProjection extends ProjectionHost {
       groupId: CONVERSATIONS_PROJECTION_GROUP,
       topics: CONVERSATIONS_INPUT_TOPICS,
       types: [SubscribersAddedEvent, SubscribersRemovedEvent, MessageStoredEvent, ChannelCreatedEvent, ChannelDeletedEvent],
-      apply: (em, events) => this.apply(em, events),
+      apply: (em, events, slice) => this.apply(em, events, slice.clusterId),
     });
   }
 
-  private async apply(em: EntityManager, events: ProjectedEvent[]): Promise<void> {
-    const versions = new VersionAllocator(em);
-    // Counter first, rows after, in every writer: one lock order, no deadlocks between partitions.
-    await versions.lock();
-    const messages: StoredMessageData[] = [];
-    for (const { envelope, topic, offset } of events) {
+  private async apply(em: EntityManager, events: ProjectedEvent[], clusterId?: string): Promise<void> {
+    // A slice is one partition: one topic, one ledger entry. Each event's change takes the event's version.
+    const { topic, partition } = events[0];
+    const versions = await this.ledger.versionsOf(em, { topic, partition, clusterId, offsets: events.map((e) => BigInt(e.offset)) });
+    const messages: { message: StoredMessageData; version: number }[] = [];
+    for (const { envelope, offset } of events) {
+      const version = versions.get(BigInt(offset));
+      if (version === undefined) throw new Error(`no version for offset ${offset} of ${topic}:${partition}`);
       try {
         if (envelope.type === MessageStoredEvent.type) {
           const message = (envelope.data as { message: StoredMessageData }).message;
           validateChannelRef(message.channel);
           validateUid(message.fromUid, 'from_uid');
-          messages.push(message);
+          messages.push({ message, version });
         } else if (envelope.type === ChannelCreatedEvent.type || envelope.type === ChannelDeletedEvent.type) {
           const data = envelope.data as ChannelEventData;
-          await this.repository.applyChannelState(em, versions, validateChannelRef(data.channel), data.version, envelope.type === ChannelDeletedEvent.type);
+          await this.repository.applyChannelState(em, version, validateChannelRef(data.channel), data.version, envelope.type === ChannelDeletedEvent.type);
         } else {
           const data = envelope.data as SubscribersChangedData;
           const channel = validateChannelRef(data.channel);
           data.uids.forEach((uid) => validateUid(uid));
           const type = envelope.type as 'subscribers.added' | 'subscribers.removed';
-          await this.repository.applyMembership(em, versions, channel, data.uids, { type, membershipVersion: data.membershipVersion }, Date.parse(envelope.occurred_at), data.reset === true);
+          await this.repository.applyMembership(em, version, channel, data.uids, { type, membershipVersion: data.membershipVersion }, Date.parse(envelope.occurred_at), data.reset === true);
         }
       } catch (error) {
         // Upstream validated these already; one that still breaks our rules is skipped, never retried forever.
@@ -70,7 +74,6 @@ export class ConversationsProjection extends ProjectionHost {
       }
     }
     // A partition holds one topic, so a batch is all messages or none.
-    await this.repository.applyMessages(em, versions, messages);
-    await versions.finish();
+    await this.repository.applyMessages(em, messages);
   }
 }

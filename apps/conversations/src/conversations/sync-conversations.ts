@@ -1,4 +1,4 @@
-import { conversationView, ConversationView, passesFilters, SyncQuery, toSyncQuery } from '@im/conversations-domain';
+import { conversationView, ConversationView, fullSyncCursor, incrementalCursor, passesFilters, settledBelow, SyncQuery, toSyncQuery } from '@im/conversations-domain';
 import { DATA_SOURCE } from '@im/service-kit';
 import { channelAsSeenBy, channelKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
@@ -10,6 +10,13 @@ const STATE_NAMES = { ACTIVE: 'CONVERSATION_STATE_ACTIVE', LEFT: 'CONVERSATION_S
 
 /** How many candidate rows a full sync examines per round while filling a page. */
 const SCAN_CHUNK = 500;
+
+/**
+ * How long a sync whose answer reaches versions not settled yet (a transaction that began earlier
+ * is still running) asks again before answering with a cursor below them: such transactions last
+ * milliseconds, and a cursor that stops short only means the next sync repeats a few changes.
+ */
+const SETTLE_RETRY_DELAYS_MS = [1, 2, 4, 8, 16];
 
 type Shown = { row: ConversationRow; view: ConversationView };
 
@@ -30,33 +37,47 @@ export class SyncConversations {
   async sync(request: Parameters<typeof toSyncQuery>[0]) {
     const q = toSyncQuery(request);
     await this.projection.barrier();
-    // One snapshot for the page, its recents and the version returned with it.
+    for (const delay of SETTLE_RETRY_DELAYS_MS) {
+      const answer = await this.answer(q);
+      if (!answer.capped) return answer.response;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    return (await this.answer(q)).response;
+  }
+
+  /** One snapshot for the page, its recents and the version returned with it. */
+  private answer(q: SyncQuery) {
     return this.dataSource.transaction('REPEATABLE READ', async (em) => {
-      const page = q.sinceVersion > 0 ? await this.incremental(em, q) : await this.full(em, q);
+      const [{ xmin }] = await em.query('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
+      const settled = settledBelow(Number(xmin));
+      const page = q.sinceVersion > 0 ? await this.incremental(em, q, settled) : await this.full(em, q, settled);
       const recents = await this.repository.recents(
         em,
         page.shown.filter((s) => s.view.state !== 'DELETED').map((s) => ({ channel: s.row.channel, from: s.view.visibleFrom, to: s.view.lastMsgSeq })),
         q.msgCount,
       );
-      return {
+      const response = {
         conversations: page.shown.map((s) => this.toMessage(q.uid, s, recents.get(channelKey(s.row.channel)) ?? [])),
-        version: page.version,
+        version: page.cursor.version,
         hasMore: page.hasMore,
       };
+      return { response, capped: page.cursor.capped };
     });
   }
 
-  private async incremental(em: EntityManager, q: SyncQuery) {
+  private async incremental(em: EntityManager, q: SyncQuery, settled: number) {
     const rows = await this.repository.changedSince(em, q.uid, q.sinceVersion, q.limit + 1);
     const examined = rows.slice(0, q.limit);
     const shown = examined
       .map((row) => ({ row, view: conversationView(row) }))
       .filter((s): s is Shown => s.view.state !== null && passesFilters(q, s.row.channel.channelType, s.view));
-    return { shown, version: examined.length > 0 ? examined[examined.length - 1].version : q.sinceVersion, hasMore: rows.length > q.limit };
+    const cursor = incrementalCursor(q.sinceVersion, examined[examined.length - 1]?.version, settled);
+    // A cursor held below unsettled changes asks for them again later, not in a loop now.
+    return { shown, cursor, hasMore: rows.length > q.limit && !cursor.capped };
   }
 
-  private async full(em: EntityManager, q: SyncQuery) {
-    const version = await this.repository.currentVersion(em, q.uid);
+  private async full(em: EntityManager, q: SyncQuery, settled: number) {
+    const cursor = fullSyncCursor(await this.repository.currentVersion(em, q.uid), settled);
     const shown: Shown[] = [];
     let before = q.beforeVersion;
     let hasMore = false;
@@ -76,7 +97,7 @@ export class SyncConversations {
       if (hasMore || rows.length < chunk) break;
       before = rows[rows.length - 1].version;
     }
-    return { shown, version, hasMore };
+    return { shown, cursor, hasMore };
   }
 
   private toMessage(uid: string, { row, view }: Shown, recents: StoredMessageRow[]) {
