@@ -30,7 +30,7 @@ export function toConversationCommand(type: ConversationCommand['type'], req: Co
 
 /**
  * The write path of DeleteConversation and MarkRead, shared by gRPC and Kafka commands:
- * read barrier → one transaction (version counter lock, cursor move) → acknowledge. Both are
+ * read barrier → one transaction (cursor move, numbered with its transaction's version) → acknowledge. Both are
  * idempotent: a cursor only moves forward.
  */
 @Injectable()

@@ -7,7 +7,7 @@ import { CONVERSATIONS_SERVICE } from '../config/conversations.config';
 import { CONVERSATIONS_PROJECTION_GROUP } from '../conversations/conversations.projection';
 import { CONVERSATIONS_MIGRATIONS } from '../migrations';
 
-/** The tables derived from upstream topics; cursors (the uids' own actions) and the version counter stay. */
+/** The tables derived from upstream topics; cursors (the uids' own actions) and the version ledger stay. */
 export const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'members'] as const;
 
 /**
@@ -16,8 +16,9 @@ export const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_
  *
  * Both positions must go: the checkpoints beside the projection (which skip records already
  * applied) and the group's offsets in Kafka (where a restarted consumer resumes; `fromBeginning`
- * only applies to a group without offsets), so the consumer group is deleted. The version counter
- * is kept, so replayed changes get versions above any a client holds and incremental syncs see them.
+ * only applies to a group without offsets), so the consumer group is deleted. The version ledger
+ * is kept, so replayed changes get the versions they had (ADR 15): lists keep their order and the
+ * cursors clients hold stay valid.
  */
 export async function rebuildReadModel(dataSource: DataSource, admin: Admin): Promise<void> {
   try {
