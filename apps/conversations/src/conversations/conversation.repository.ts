@@ -68,6 +68,8 @@ interface RawRow {
   channel_deleted: boolean;
 }
 
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const num = (v: string | number | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
 
 const toRow = (r: RawRow): ConversationRow => ({
@@ -150,7 +152,11 @@ export class ConversationRepository {
         headList.map((h) => h.version),
       ],
     );
-    const rows = [...cursors.values()];
+    // Rows in one order (channel, then uid, as applyMembership locks them), so partitions applied
+    // concurrently rarely wait on each other in a cycle.
+    const rows = [...cursors.values()].sort(
+      (x, y) => x.channel.channelType - y.channel.channelType || cmp(x.channel.channelId, y.channel.channelId) || cmp(x.uid, y.uid),
+    );
     await em.query(
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, own_last_sent_seq, version, updated_at_ms)
        SELECT t.uid, t.channel_type, t.channel_id, t.join_version, t.own_last_sent_seq, t.version, 0
@@ -308,6 +314,35 @@ export class ConversationRepository {
       [uid, beforeVersion, limit],
     );
     return rows.map(toRow);
+  }
+
+  /**
+   * The lowest transaction id that may still commit a conversation version this transaction's
+   * snapshot cannot see (ADR 15): the oldest transaction in flight at the snapshot, leaving out those
+   * known to belong to other applications (other services sharing the database, tools), which
+   * never write versions. One whose owner is unknown (it ended meanwhile, or its session is hidden
+   * from this role) counts. Nothing in flight: the snapshot's xmax.
+   */
+  async oldestWriterInFlight(em: EntityManager): Promise<number> {
+    const [row] = await em.query(
+      `SELECT COALESCE((
+                SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                    WHERE a.backend_xid::text::bigint = x::text::bigint % 4294967296
+                                      AND a.application_name IS DISTINCT FROM current_setting('application_name'))),
+              pg_snapshot_xmax(s)::text::bigint)::text AS xid
+         FROM pg_current_snapshot() s`,
+    );
+    return Number(row.xid);
+  }
+
+  /** Resolves once the transaction has ended, or at the deadline. */
+  async awaitTransaction(em: EntityManager, xid: number, deadline: number): Promise<void> {
+    while (Date.now() < deadline) {
+      const [row] = await em.query('SELECT pg_xact_status($1::text::xid8) AS status', [String(xid)]);
+      if (row.status !== 'in progress') return;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
   }
 
   /** The uid's current conversation version: where an incremental sync starts after a full one. */

@@ -12,11 +12,12 @@ const STATE_NAMES = { ACTIVE: 'CONVERSATION_STATE_ACTIVE', LEFT: 'CONVERSATION_S
 const SCAN_CHUNK = 500;
 
 /**
- * How long a sync whose answer reaches versions not settled yet (a transaction that began earlier
- * is still running) asks again before answering with a cursor below them: such transactions last
- * milliseconds, and a cursor that stops short only means the next sync repeats a few changes.
+ * How long a sync whose answer reaches versions not settled yet (a writer of this service that
+ * began earlier is still running) waits for that writer before answering with a cursor below them:
+ * writers last milliseconds, and a cursor that stops short only means the next sync repeats a few
+ * changes, so the wait is bounded.
  */
-const SETTLE_RETRY_DELAYS_MS = [1, 2, 4, 8, 16];
+const SETTLE_WAIT_MS = 1_000;
 
 type Shown = { row: ConversationRow; view: ConversationView };
 
@@ -37,19 +38,19 @@ export class SyncConversations {
   async sync(request: Parameters<typeof toSyncQuery>[0]) {
     const q = toSyncQuery(request);
     await this.projection.barrier();
-    for (const delay of SETTLE_RETRY_DELAYS_MS) {
+    const deadline = Date.now() + SETTLE_WAIT_MS;
+    for (;;) {
       const answer = await this.answer(q);
-      if (!answer.capped) return answer.response;
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (!answer.capped || Date.now() >= deadline) return answer.response;
+      await this.repository.awaitTransaction(this.dataSource.manager, answer.oldestWriter, deadline);
     }
-    return (await this.answer(q)).response;
   }
 
   /** One snapshot for the page, its recents and the version returned with it. */
   private answer(q: SyncQuery) {
     return this.dataSource.transaction('REPEATABLE READ', async (em) => {
-      const [{ xmin }] = await em.query('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
-      const settled = settledBelow(Number(xmin));
+      const oldestWriter = await this.repository.oldestWriterInFlight(em);
+      const settled = settledBelow(oldestWriter);
       const page = q.sinceVersion > 0 ? await this.incremental(em, q, settled) : await this.full(em, q, settled);
       const recents = await this.repository.recents(
         em,
@@ -61,7 +62,7 @@ export class SyncConversations {
         version: page.cursor.version,
         hasMore: page.hasMore,
       };
-      return { response, capped: page.cursor.capped };
+      return { response, capped: page.cursor.capped, oldestWriter };
     });
   }
 
@@ -77,14 +78,15 @@ export class SyncConversations {
   }
 
   private async full(em: EntityManager, q: SyncQuery, settled: number) {
-    const cursor = fullSyncCursor(await this.repository.currentVersion(em, q.uid), settled);
     const shown: Shown[] = [];
+    let newest: number | undefined;
     let before = q.beforeVersion;
     let hasMore = false;
     // Filters are evaluated on computed state, so scan newest-first until the page is full; the
     // scan widens when many rows are filtered out (left or deleted conversations).
     for (let chunk = Math.min(SCAN_CHUNK, q.limit + 1); ; chunk = Math.min(SCAN_CHUNK, chunk * 2)) {
       const rows = await this.repository.newestFirst(em, q.uid, before, chunk);
+      newest ??= rows[0]?.version ?? 0;
       for (const row of rows) {
         const view = conversationView(row);
         if (view.state !== 'ACTIVE' || !passesFilters(q, row.channel.channelType, view)) continue;
@@ -97,7 +99,9 @@ export class SyncConversations {
       if (hasMore || rows.length < chunk) break;
       before = rows[rows.length - 1].version;
     }
-    return { shown, cursor, hasMore };
+    // The first page's newest row is the uid's current version; later pages ask for it (one scan fewer on login).
+    const current = q.beforeVersion === 0 ? (newest ?? 0) : await this.repository.currentVersion(em, q.uid);
+    return { shown, cursor: fullSyncCursor(current, settled), hasMore };
   }
 
   private toMessage(uid: string, { row, view }: Shown, recents: StoredMessageRow[]) {

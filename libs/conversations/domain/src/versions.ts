@@ -16,8 +16,11 @@ export const VERSION_ORDINALS = 2 ** 16;
 /** The first version of a transaction. */
 export const versionBase = (xid: number): number => xid * VERSION_ORDINALS;
 
-/** Versions below this are settled for a reader whose snapshot has this xmin. */
-export const settledBelow = (snapshotXmin: number): number => snapshotXmin * VERSION_ORDINALS;
+/**
+ * Versions below this are settled for a reader: no transaction below `oldestWriterInFlight` (its
+ * snapshot's xmin, or the oldest writer of versions still running at the snapshot) can still commit.
+ */
+export const settledBelow = (oldestWriterInFlight: number): number => oldestWriterInFlight * VERSION_ORDINALS;
 
 /** A slice of a partition as first applied: its events' versions are `baseVersion + (offset - firstOffset)`. */
 export interface LedgerRange {
