@@ -371,6 +371,7 @@ async function costPerMessage(conversations: GrpcTestClient, producer: SyncSyste
     for (;;) {
       const page = await conversations.syncConversations({ uid: uids[uids.length - 1], sinceVersion: 0, limit: 1 }).catch(() => undefined);
       if (page?.conversations[0]?.lastMsgSeq >= messages) break;
+      if (!page) await sleep(50);
     }
     const elapsedMs = performance.now() - t0;
     await sleep(1500);
