@@ -2,7 +2,7 @@ import { ProfileSummary } from './cpu-profile';
 import { CpuUsage } from './cpu-usage';
 import { EVENT_LOOP_MAX_METRIC } from './event-loop-probe';
 import { Gateways } from './gateways';
-import { fmt } from './lib';
+import { fmt, table } from './lib';
 import { OpenLoopResult } from './load';
 import { KafkaRawLimit, PostgresRawLimits } from './raw-limits';
 import { ModeResult, PhaseResult, SweepResult, WorkloadSpec } from './send-phases';
@@ -21,10 +21,6 @@ export interface SendBenchResults {
   raw?: { kafka: KafkaRawLimit; postgres: PostgresRawLimits };
   profile?: { spec: WorkloadSpec; run: PhaseResult; summaries: Record<string, ProfileSummary> };
 }
-
-/** A markdown table; `align` has one letter per column, `l` or `r`. */
-const table = (headers: string[], rows: string[][], align: string) =>
-  [`| ${headers.join(' | ')} |`, `| ${headers.map((_, i) => (align[i] === 'r' ? '---:' : '---')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 const ms = (v: number | undefined) => (v === undefined ? 'n/a' : fmt(v, 1));
 const pct = (share: number) => `${fmt(share * 100, 1)} %`;

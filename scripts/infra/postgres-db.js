@@ -3,6 +3,7 @@
 //
 //   node scripts/infra/postgres-db.js probe  <url>   exit 0 when the server accepts these credentials
 //   node scripts/infra/postgres-db.js ensure <url>   create the URL's database if it is missing
+//   node scripts/infra/postgres-db.js recreate <url> drop the URL's database (closing its sessions) and create it empty
 //
 // Exit codes: 0 ok, 3 nothing answers, 4 the server refused the login, 1 anything else.
 'use strict';
@@ -51,18 +52,32 @@ async function ensureDatabase(url) {
   });
 }
 
+/** Drops the database named in `url` (ending its sessions) and creates it again, empty. */
+async function recreateDatabase(url) {
+  const name = databaseOf(url);
+  await withClient(withDatabase(url, 'postgres'), async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  });
+}
+
 async function probe(url) {
   await withClient(url, (client) => client.query('SELECT 1'));
 }
 
 async function main() {
   const [command, url] = process.argv.slice(2);
-  if (!['probe', 'ensure'].includes(command) || !url) {
-    console.error('usage: postgres-db.js probe|ensure <postgres url>');
+  if (!['probe', 'ensure', 'recreate'].includes(command) || !url) {
+    console.error('usage: postgres-db.js probe|ensure|recreate <postgres url>');
     return 2;
   }
   if (command === 'probe') {
     await probe(url);
+    return 0;
+  }
+  if (command === 'recreate') {
+    await recreateDatabase(url);
+    console.error(`[infra] created database ${databaseOf(url)} anew`);
     return 0;
   }
   const created = await ensureDatabase(url);
@@ -80,4 +95,4 @@ if (require.main === module) {
   );
 }
 
-module.exports = { ensureDatabase, probe, withDatabase, databaseOf };
+module.exports = { ensureDatabase, recreateDatabase, probe, withDatabase, databaseOf };
