@@ -30,6 +30,11 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
   # every run, with a test database created anew to match: every run starts from the same state,
   # and a running system is left alone. KAFKA_FRESH goes to this call only.
   export KAFKA_INSTANCE=kafka-test KAFKA_PORT=${TEST_KAFKA_PORT:-19192} KAFKA_CONTROLLER_PORT=${TEST_KAFKA_CONTROLLER_PORT:-19193}
+  # Whatever this run starts, it stops when it ends (pass or fail): its broker, the SCRAM broker a
+  # test may leave, and the embedded Postgres unless it was already running for someone else.
+  keep_postgres=--keep-postgres
+  if [ -z "${DATABASE_URL:-}" ] && ! node scripts/infra/embedded-postgres.js status >/dev/null 2>&1; then keep_postgres=; fi
+  trap 'step "stopping the suite'"'"'s infrastructure"; bash scripts/infra/down.sh $keep_postgres || true' EXIT
   KAFKA_FRESH=1 bash scripts/infra/up.sh
   fresh=(--fresh)
   env_file=.cache/infra/kafka-test.env
@@ -46,9 +51,10 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 export TEST_DATABASE_URL DATABASE_URL="$TEST_DATABASE_URL" KAFKA_BROKERS
 
-step "lint (eslint + module boundaries, buf lint)"
+step "lint (eslint + module boundaries, buf lint, buf breaking against the published contract)"
 npx nx run-many -t lint --outputStyle=static
 npx buf lint
+npm run --silent proto:breaking
 
 step "typecheck and build"
 npm run build --silent

@@ -2,7 +2,10 @@
 # Stops what scripts/infra/up.sh started: the local Kafka broker (SIGTERM, so it shuts down in a
 # controlled way, and waits for it to exit) and the embedded Postgres. Servers that up.sh merely
 # used (KAFKA_BROKERS, DATABASE_URL, a Postgres on 5432) are never touched. Data stays in .cache/.
+#   --keep-postgres   leave the embedded Postgres running (another system may be using it)
 set -euo pipefail
+keep_postgres=false
+[ "${1:-}" = --keep-postgres ] && keep_postgres=true
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/infra/common.sh
 source scripts/infra/common.sh
@@ -29,7 +32,7 @@ if [ -f "$CACHE_DIR/kafka-scram/kafka.pid" ]; then
 fi
 
 # Only a cluster in our own .cache/postgres is ever stopped.
-if [ -f "$PG_HOME/data/PG_VERSION" ]; then
+if [ "$keep_postgres" = false ] && [ -f "$PG_HOME/data/PG_VERSION" ]; then
   node scripts/infra/embedded-postgres.js stop
 fi
 
