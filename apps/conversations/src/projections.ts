@@ -1,17 +1,19 @@
 import { defineProjections } from '@im/service-kit';
 import { CONVERSATIONS_INPUT_TOPICS, CONVERSATIONS_PROJECTION_GROUP } from './conversations/conversations.projection';
-import { PROJECTION_TABLES } from './rebuild/rebuild-read-model';
 
 /**
  * Read models operators may rebuild from offset 0 (`npm run admin -- rebuild conversations <group>`).
- * Users' read and delete cursors are not derived from topics and are kept.
+ * Only the tables derived from upstream topics are emptied: the uids' own cursors (reads, deletes)
+ * and the version ledger (which gives replayed events their first versions, ADR 15) are kept.
  */
+const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'members'];
+
 export const PROJECTIONS = defineProjections([
   {
     service: 'conversations',
     groupId: CONVERSATIONS_PROJECTION_GROUP,
     topics: [...CONVERSATIONS_INPUT_TOPICS],
-    tables: [...PROJECTION_TABLES],
+    tables: PROJECTION_TABLES,
     description: 'membership intervals, channel heads and states, and recent messages behind SyncConversations',
   },
 ]);

@@ -1,9 +1,5 @@
-import { createServiceDataSource } from '@im/persistence';
-import { eventually, GrpcTestClient, grpcClient, ServiceProcess, testDb, testEnv, testKafka, uniqueId } from '@im/testing';
-import { Admin } from 'kafkajs';
-import { DataSource } from 'typeorm';
-import { CONVERSATIONS_MIGRATIONS } from './migrations';
-import { rebuildReadModel } from './rebuild/rebuild-read-model';
+import { adminCli, eventually, GrpcTestClient, grpcClient, ServiceProcess, testDb, uniqueId } from '@im/testing';
+import { CONVERSATIONS_PROJECTION_GROUP } from './conversations/conversations.projection';
 import { personId, Upstream } from './test/upstream.test';
 
 jest.setTimeout(300_000);
@@ -18,23 +14,17 @@ describe('rebuilding the conversations read model from offset 0', () => {
   let service: ServiceProcess | undefined;
   let upstream: Upstream;
   let db: Awaited<ReturnType<typeof testDb>>;
-  let dataSource: DataSource;
-  let admin: Admin;
+  /** What an operator runs: the admin CLI's rebuild of the read model (the service must be stopped). */
+  const rebuild = () => adminCli('rebuild', 'conversations', CONVERSATIONS_PROJECTION_GROUP, '--no-wait');
 
   beforeAll(async () => {
     upstream = await Upstream.connect();
     db = await testDb();
-    dataSource = createServiceDataSource({ url: testEnv().databaseUrl, schema: 'conversations', migrations: CONVERSATIONS_MIGRATIONS, poolSize: 2, applicationName: 'rebuild-test' });
-    await dataSource.initialize();
-    admin = testKafka().admin();
-    await admin.connect();
   });
 
   afterAll(async () => {
     await upstream?.close();
     await db?.end();
-    await dataSource?.destroy();
-    await admin?.disconnect();
     await service?.stop();
   });
 
@@ -93,11 +83,13 @@ describe('rebuilding the conversations read model from offset 0', () => {
     expect(before.states).toEqual([{ channel_type: 2, channel_id: gone, channel_version: '2', deleted: true, changed_version: expect.any(String) }]);
     expect(before.cursors.length).toBe(2);
 
-    await expect(rebuildReadModel(dataSource, admin)).rejects.toThrow(/still running/);
+    const refused = await rebuild();
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/stop every instance of conversations first/);
 
     await service.stop();
     client.close();
-    await rebuildReadModel(dataSource, admin);
+    expect((await rebuild()).code).toBe(0);
     const cleared = await dump();
     expect([cleared.messages, cleared.heads, cleared.members, cleared.states]).toEqual([[], [], [], []]);
     expect(cleared.cursors).toEqual(before.cursors);
@@ -142,7 +134,7 @@ describe('rebuilding the conversations read model from offset 0', () => {
 
     await service.stop();
     client.close();
-    await rebuildReadModel(dataSource, admin);
+    expect((await rebuild()).code).toBe(0);
     service = await ServiceProcess.start('conversations');
     client = grpcClient('ConversationService', service.grpcAddress);
     const after = await everyone();
