@@ -149,10 +149,15 @@ describe('deploy/prometheus/alerts.yaml', () => {
     for (const a of alerts) {
       expect(a.alert).toMatch(/^Im[A-Z][A-Za-z]+$/);
       expect(['warning', 'critical']).toContain(a.labels.severity);
-      expect(a.annotations).toEqual({ summary: expect.any(String), description: expect.any(String) });
+      expect(a.annotations).toEqual({ summary: expect.any(String), description: expect.any(String), runbook_url: `docs/runbooks.md#${a.alert.toLowerCase()}` });
       if (a.for !== undefined) expect(a.for).toMatch(/^\d+[smh]$/);
       expect(Object.keys(a).every((k) => ['alert', 'expr', 'for', 'labels', 'annotations', 'keep_firing_for'].includes(k))).toBe(true);
     }
+  });
+
+  it('links every alert to its section of the runbooks, and has no section without an alert', () => {
+    const sections = [...readFileSync(join(__dirname, '..', 'docs', 'runbooks.md'), 'utf8').matchAll(/^### (\S+)$/gm)].map((m) => m[1]);
+    expect(sections.sort()).toEqual(alerts.map((a) => a.alert).sort());
   });
 
   it('names in every expression a metric from metrics.ts, and only labels it registers', async () => {

@@ -66,7 +66,6 @@ describe('docker-compose.yml', () => {
 
   it('has the infrastructure, the migration job and the four services', () => {
     expect(Object.keys(services).sort()).toEqual(['kafka', 'migrate', 'postgres', ...Object.keys(APPS)].sort());
-    expect(services.kafka.image).toBe('apache/kafka:4.1.1');
     expect(services.postgres.image).toBe('postgres:17');
   });
 
@@ -164,6 +163,12 @@ describe('docker-compose.yml', () => {
     expect(env.KAFKA_CONTROLLER_QUORUM_VOTERS).toBe('1@kafka:9093');
     expect(String(env.KAFKA_LISTENERS)).toContain('PLAINTEXT://:9092');
     expect(String(env.KAFKA_ADVERTISED_LISTENERS)).toContain('PLAINTEXT://kafka:9092');
+  });
+
+  it('runs the Kafka version the tests run', () => {
+    const [, version] = read('scripts/infra/common.sh').match(/^KAFKA_VERSION=(\S+)$/m) ?? [];
+    expect(version).toMatch(/^4\.\d+\.\d+$/);
+    expect(services.kafka.image).toBe(`apache/kafka:${version}`);
   });
 });
 
