@@ -7,8 +7,11 @@ import { CONVERSATIONS_SERVICE } from '../config/conversations.config';
 import { CONVERSATIONS_PROJECTION_GROUP } from '../conversations/conversations.projection';
 import { CONVERSATIONS_MIGRATIONS } from '../migrations';
 
-/** The tables derived from upstream topics; cursors (the uids' own actions) and the version counter stay. */
-export const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'members'] as const;
+/**
+ * The tables derived from upstream topics; cursors (the uids' own actions) and the version counter
+ * stay. The pruner's marks go with channel_messages: replayed rows must be pruned again from the start.
+ */
+export const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'members', 'channel_prune_marks'] as const;
 
 /**
  * Rebuilds the conversations read model from offset 0 of its input topics. Run it with every
