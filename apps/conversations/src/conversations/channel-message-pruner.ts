@@ -54,14 +54,14 @@ const PRUNE = `
     RETURNING m.channel_type, m.channel_id, m.membership_version, m.seq)
   SELECT channel_type, channel_id, count(*)::int AS pruned, max(ARRAY[membership_version, seq]) AS last FROM gone GROUP BY channel_type, channel_id`;
 
-/** Marks only move forward: a late or repeated write never sends a channel's scan back over pruned rows. */
+/** A mark never moves back to an older membership version: the versions below it are done for good. */
 const MARK = `
   INSERT INTO ${S}.channel_prune_marks (channel_type, channel_id, pruned_seq, resume_version, resume_seq)
   SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
   ON CONFLICT (channel_type, channel_id) DO UPDATE
     SET pruned_seq = GREATEST(channel_prune_marks.pruned_seq, excluded.pruned_seq),
         resume_version = excluded.resume_version, resume_seq = excluded.resume_seq
-  WHERE (channel_prune_marks.resume_version, channel_prune_marks.resume_seq) <= (excluded.resume_version, excluded.resume_seq)`;
+  WHERE channel_prune_marks.resume_version <= excluded.resume_version`;
 
 /** Where a channel's scan starts when it has never been pruned: before every (membership_version, seq). */
 const START: Position = [-1, 0];
@@ -125,8 +125,8 @@ export class ChannelMessagePruner {
     this.keep = opts.keep ?? MESSAGES_KEPT_PER_MEMBERSHIP_VERSION;
   }
 
-  /** One walk over every channel. `shouldStop` is asked between statements (shutdown). */
-  async pass(shouldStop: () => boolean = () => false): Promise<PrunePassResult> {
+  /** One walk over every channel. `shouldStop` is asked, with the progress so far, before each statement and slice. */
+  async pass(shouldStop: (progress: Readonly<PrunePassResult>) => boolean = () => false): Promise<PrunePassResult> {
     const result: PrunePassResult = { ran: false, channels: 0, pruned: 0, statements: 0 };
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
@@ -143,7 +143,7 @@ export class ChannelMessagePruner {
           for (let queue = moved; queue.length > 0; ) {
             const unfinished: MovedChannel[] = [];
             for (const group of this.groups(queue)) {
-              if (shouldStop()) return result;
+              if (shouldStop(result)) return result;
               const outcome = await runner.manager.transaction((em) => this.prune(em, group));
               result.pruned += outcome.pruned;
               result.statements++;
@@ -151,7 +151,7 @@ export class ChannelMessagePruner {
             }
             queue = unfinished;
           }
-          if (!end || end.length < this.sliceSize || shouldStop()) return result;
+          if (!end || end.length < this.sliceSize || shouldStop(result)) return result;
           cursor = end.last;
         }
       } finally {
@@ -230,9 +230,10 @@ export class ChannelMessagePruner {
       const finished = (gone?.pruned ?? 0) < c.cap;
       const reached = gone ? latest(c.resume, gone.last) : c.resume;
       // Finished: every version below the head's is whole and pruned, and versions never decrease
-      // along seqs, so none of them gains a row again; the next pass starts at the head's version.
+      // along seqs, so none of them gains a row again; the next pass scans the head's version whole
+      // (its kept rows and what arrived since, and a duplicate of an old message stored again).
       return finished
-        ? { channel: c, finished, prunedSeq: c.headSeq, resume: latest(reached, [c.headVersion, 0]) }
+        ? { channel: c, finished, prunedSeq: c.headSeq, resume: [Math.max(c.headVersion, reached[0]), 0] as Position }
         : { channel: c, finished, prunedSeq: c.prunedSeq ?? 0, resume: reached };
     });
     await em.query(MARK, [
