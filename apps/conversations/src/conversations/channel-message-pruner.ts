@@ -3,8 +3,11 @@ import { DataSource, EntityManager } from 'typeorm';
 
 const S = 'conversations';
 
-/** One pass at a time across every replica; a replica that finds it taken skips its pass. */
-const PASS_LOCK = `hashtextextended('${S}.channel_message_pruner', 0)`;
+/**
+ * Held by every transaction of a pass, for that transaction only (safe behind a transaction-pooling
+ * proxy): a replica that finds it taken ends its pass and leaves the walk to the one holding it.
+ */
+const PASS_LOCK = `SELECT pg_try_advisory_xact_lock(hashtextextended('${S}.channel_message_pruner', 0)) AS locked`;
 
 /**
  * A slice of channels in key order, and those of them with something new since they were last
@@ -91,8 +94,8 @@ export interface ChannelMessagePrunerOptions {
 }
 
 export interface PrunePassResult {
-  /** false: another replica held the pass lock, nothing was done. */
-  ran: boolean;
+  /** done: every channel walked; yielded: another replica's pass held the lock; stopped: asked to stop. */
+  outcome: 'done' | 'yielded' | 'stopped';
   /** Channels that had something new since they were last pruned. */
   channels: number;
   /** Rows deleted. */
@@ -109,9 +112,9 @@ export interface PrunePassResult {
  * stopped in it. Each statement deletes at most `batchSize` rows in its own short transaction and
  * locks only the rows it deletes, which the projection touches again only for a duplicate of an old
  * message (it then stores it again: harmless, the rule still holds). It takes no conversation
- * version and no lock of the projection's: nothing a uid sees changes. A session advisory lock keeps
- * passes of several replicas from overlapping; a lost lock only wastes work, never correctness,
- * because every delete is justified by rows that exist when it runs.
+ * version and no lock of the projection's: nothing a uid sees changes. An advisory lock taken by
+ * each transaction keeps replicas from pruning at the same time; it saves work only: every delete
+ * is justified by rows that exist when it runs, whoever runs it.
  */
 export class ChannelMessagePruner {
   private readonly sliceSize: number;
@@ -127,40 +130,38 @@ export class ChannelMessagePruner {
 
   /** One walk over every channel. `shouldStop` is asked, with the progress so far, before each statement and slice. */
   async pass(shouldStop: (progress: Readonly<PrunePassResult>) => boolean = () => false): Promise<PrunePassResult> {
-    const result: PrunePassResult = { ran: false, channels: 0, pruned: 0, statements: 0 };
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = await runner.query(`SELECT pg_try_advisory_lock(${PASS_LOCK}) AS locked`);
-      if (!locked) return result;
-      result.ran = true;
-      try {
-        let cursor: [number, string] = [-2147483648, ''];
-        for (;;) {
-          const { moved, end } = await this.slice(runner.manager, cursor);
-          result.channels += moved.length;
-          // A channel with more to prune than one statement may delete comes back at once, from where it stopped.
-          for (let queue = moved; queue.length > 0; ) {
-            const unfinished: MovedChannel[] = [];
-            for (const group of this.groups(queue)) {
-              if (shouldStop(result)) return result;
-              const outcome = await runner.manager.transaction((em) => this.prune(em, group));
-              result.pruned += outcome.pruned;
-              result.statements++;
-              unfinished.push(...outcome.unfinished);
-            }
-            queue = unfinished;
-          }
-          if (!end || end.length < this.sliceSize || shouldStop(result)) return result;
-          cursor = end.last;
+    const result: PrunePassResult = { outcome: 'done', channels: 0, pruned: 0, statements: 0 };
+    const end = (outcome: PrunePassResult['outcome']) => ({ ...result, outcome });
+    let cursor: [number, string] = [-2147483648, ''];
+    for (;;) {
+      const slice = await this.exclusively((em) => this.slice(em, cursor));
+      if (!slice) return end('yielded');
+      result.channels += slice.moved.length;
+      // A channel with more to prune than one statement may delete comes back at once, from where it stopped.
+      for (let queue = slice.moved; queue.length > 0; ) {
+        const unfinished: MovedChannel[] = [];
+        for (const group of this.groups(queue)) {
+          if (shouldStop(result)) return end('stopped');
+          const outcome = await this.exclusively((em) => this.prune(em, group));
+          if (!outcome) return end('yielded');
+          result.pruned += outcome.pruned;
+          result.statements++;
+          unfinished.push(...outcome.unfinished);
         }
-      } finally {
-        // A broken connection takes its session lock with it.
-        await runner.query(`SELECT pg_advisory_unlock(${PASS_LOCK})`).catch(() => undefined);
+        queue = unfinished;
       }
-    } finally {
-      await runner.release();
+      if (!slice.end || slice.end.length < this.sliceSize) return end('done');
+      if (shouldStop(result)) return end('stopped');
+      cursor = slice.end.last;
     }
+  }
+
+  /** `work` in a transaction holding the pass lock; undefined when another replica holds it. */
+  private exclusively<T>(work: (em: EntityManager) => Promise<T>): Promise<T | undefined> {
+    return this.dataSource.transaction(async (em) => {
+      const [{ locked }] = await em.query(PASS_LOCK);
+      return locked ? work(em) : undefined;
+    });
   }
 
   private async slice(em: EntityManager, cursor: [number, string]) {

@@ -12,7 +12,7 @@ import { ChannelMessagePruner, PrunePassResult } from './channel-message-pruner'
  * found again.
  *
  *   im_conversations_messages_pruned_total        counter  channel_messages rows deleted
- *   im_conversations_prune_passes_total{result}    counter  passes: done, skipped (another replica's pass was running), failed
+ *   im_conversations_prune_passes_total{result}    counter  passes: done, yielded (another replica was pruning), stopped (shutdown), failed
  */
 @Injectable()
 export class ChannelMessagePruning implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -36,7 +36,7 @@ export class ChannelMessagePruning implements OnApplicationBootstrap, BeforeAppl
       this.pruned = new Counter({ name: 'im_conversations_messages_pruned_total', help: 'channel_messages rows deleted by the pruner', registers: [metrics.registry] });
       this.passes = new Counter({
         name: 'im_conversations_prune_passes_total',
-        help: 'Passes of the channel_messages pruner, by result (done; skipped: another replica was pruning; failed)',
+        help: 'Passes of the channel_messages pruner, by result (done; yielded: another replica was pruning; stopped: shutdown; failed)',
         labelNames: ['result'] as const,
         registers: [metrics.registry],
       });
@@ -73,7 +73,7 @@ export class ChannelMessagePruning implements OnApplicationBootstrap, BeforeAppl
       this.logger.warn({ err: error }, 'channel_messages prune pass failed; the next pass starts over');
       return;
     }
-    this.passes?.inc({ result: result.ran ? 'done' : 'skipped' });
+    this.passes?.inc({ result: result.outcome });
     this.pruned?.inc(result.pruned);
     if (result.pruned > 0) {
       this.logger.log({ channels: result.channels, pruned: result.pruned, statements: result.statements, ms: Date.now() - started }, 'channel_messages pruned');
