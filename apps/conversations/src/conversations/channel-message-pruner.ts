@@ -11,8 +11,8 @@ const PASS_LOCK = `SELECT pg_try_advisory_xact_lock(hashtextextended('${S}.chann
 
 /**
  * A slice of channels in key order, and those of them with something new since they were last
- * pruned. Channels no longer than the kept amount have nothing to prune and get no mark. The last
- * row (`slice_end`) names where the slice stopped and how long it was.
+ * pruned. Channels no longer than the kept amount have nothing to prune and get no mark. One more
+ * row, with `slice_length` set, names where the slice stopped and how long it was.
  */
 const MOVED_CHANNELS = `
   WITH slice AS (
@@ -33,9 +33,9 @@ const MOVED_CHANNELS = `
  * Deletes, per channel, the oldest messages that have `$6` newer messages of their own membership
  * version, at most `cap` of them, scanning after the channel's resume position in
  * (membership_version, seq) order: the membership index read forwards, with `lead` looking `$6`
- * rows ahead in the same version. What it deletes is exact whatever it skips: a version is only
- * ever seen whole from where the scan starts, and rows are only added, so a row with `$6` newer ones
- * now keeps them. Returns, per channel, how many rows went and the last one (the next resume point).
+ * rows ahead in the same version. What it deletes is exact whatever it skips: `lead` counts only
+ * newer rows, all of which lie after the resume position, and rows are only added, so a row with
+ * `$6` newer ones now keeps them. Returns, per channel, how many rows went and the last one.
  */
 const PRUNE = `
   WITH doomed AS (
