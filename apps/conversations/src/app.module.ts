@@ -2,6 +2,7 @@ import { dlqTopicOf, TOPICS } from '@im/contracts';
 import { PlatformModule } from '@im/service-kit';
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConversationsConfig, CONVERSATIONS_SERVICE } from './config/conversations.config';
+import { ChannelMessagePruning } from './conversations/channel-message-pruning';
 import { ConversationCommands } from './conversations/conversation-commands';
 import { ConversationCommandsKafkaConsumer } from './conversations/conversation-commands.kafka-consumer';
 import { ConversationsGrpcController } from './conversations/conversations.grpc-controller';
@@ -30,7 +31,7 @@ export class ConversationsAppModule {
         }),
       ],
       controllers: [ConversationsGrpcController],
-      providers: [ConversationsProjection, ConversationCommands, SyncConversations, ConversationCommandsKafkaConsumer],
+      providers: [ConversationsProjection, ConversationCommands, SyncConversations, ConversationCommandsKafkaConsumer, ChannelMessagePruning],
     };
   }
 }

@@ -1,2 +1,3 @@
 export * from './conversation';
+export * from './retention';
 export * from './versions';
