@@ -34,6 +34,8 @@ describe('pruning channel_messages while syncing (real Kafka and Postgres)', () 
     db = await testDb();
     dataSource = createServiceDataSource({ url: testEnv().databaseUrl, schema: 'conversations', migrations: CONVERSATIONS_MIGRATIONS, poolSize: 4, applicationName: 'prune-test' });
     await dataSource.initialize();
+    // A service on a database that is new to this broker first replays what earlier suites produced.
+    await eventually(() => client.syncConversations({ uid: uniqueId('warmup') }), 'the projection caught up', 180_000, 500);
   });
 
   afterAll(async () => {
@@ -199,8 +201,9 @@ describe('pruning channel_messages while syncing (real Kafka and Postgres)', () 
     expect(counts.length).toBeGreaterThan(8);
     expect(counts).toEqual([...counts].sort((x, y) => y - x));
     expect(await storedSeqs(first.channels)).toEqual(bound(first.channels));
-    // Converged: another pass finds nothing new.
-    expect(await pruner.pass()).toMatchObject({ outcome: 'done', pruned: 0 });
+    // Converged: another pass (which also walks other suites' channels) leaves these as they are.
+    expect(await pruner.pass()).toMatchObject({ outcome: 'done' });
+    expect(await storedSeqs(first.channels)).toEqual(bound(first.channels));
   });
 
   it('concurrently: two pruners (replicas) and the projection writing, while clients sync; answers unchanged, bound reached', async () => {
@@ -236,7 +239,9 @@ describe('pruning channel_messages while syncing (real Kafka and Postgres)', () 
       await Promise.all(pruning);
     }
     for (const round of rounds) expect(round).toEqual(baseline);
-    expect(passes.done).toBeGreaterThan(2);
+    // Both replicas ran passes while the other held the lock or ran (how many depends on what else the database holds).
+    expect(passes.done).toBeGreaterThan(0);
+    expect(passes.done + passes.yielded).toBeGreaterThan(1);
     expect(passes.pruned).toBeGreaterThan(0);
 
     await replicas[0].pass();
