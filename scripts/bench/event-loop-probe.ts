@@ -1,11 +1,11 @@
 /**
  * Event-loop stalls of a service, from its own /metrics. prom-client's default metric
- * `im_nodejs_eventloop_lag_max_seconds` is the maximum of a perf_hooks event-loop delay histogram
+ * `nodejs_eventloop_lag_max_seconds` is the maximum of a perf_hooks event-loop delay histogram
  * that prom-client resets at every scrape, so each scrape gives the longest stall since the
  * previous one; nothing else scrapes the services during a bench, so no stall goes unseen.
  */
 
-export const EVENT_LOOP_MAX_METRIC = 'im_nodejs_eventloop_lag_max_seconds';
+export const EVENT_LOOP_MAX_METRIC = 'nodejs_eventloop_lag_max_seconds';
 
 export interface StallSummary {
   /** The longest event-loop delay seen, in ms (undefined when the metric was never readable). */

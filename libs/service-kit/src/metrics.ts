@@ -3,7 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /**
  * The metrics every service exposes on /metrics. One registry per process. The names are a
- * contract with dashboards and alerts: add new ones freely, never rename.
+ * contract with dashboards and alerts: add new ones freely, never rename (the prom-client defaults
+ * lost their old `im_` prefix once, to match the standard names stock dashboards use).
  *
  *   im_grpc_requests_total{method,code}                 counter   gRPC calls handled, by resulting status
  *   im_grpc_request_duration_seconds{method}            histogram gRPC latency
@@ -19,7 +20,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_kafka_consumer_restarts_total{group,status}      counter   times a consumer was stopped and started again (restarting: crash; halted: checkpoint mismatch)
  *   im_outbox_published_total                           counter   events moved from the outbox to Kafka
  *   im_outbox_backlog                                   gauge     committed events not yet on Kafka (alert when it keeps growing)
- *   im_process_*, im_nodejs_*                           default   prom-client process metrics (CPU, memory, event loop lag, GC)
+ *   process_*, nodejs_*                                 default   prom-client process metrics (CPU, memory, event loop lag, GC)
  */
 @Injectable()
 export class ServiceMetrics {
@@ -131,6 +132,7 @@ export class ServiceMetrics {
   }
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'im_' });
+    // Unprefixed: the standard names stock Node.js dashboards and alerts expect.
+    collectDefaultMetrics({ register: this.registry });
   }
 }

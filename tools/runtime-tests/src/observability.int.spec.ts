@@ -93,6 +93,6 @@ describe('correlation ids and metrics on a running service', () => {
     expect(text).toMatch(new RegExp(`im_kafka_records_applied_total\\{group="${group}",topic="${TOPICS.channelsCommands}"\\} [1-9]`));
     expect(text).toMatch(new RegExp(`im_kafka_dead_letters_total\\{topic="${TOPICS.channelsCommands}",code="MALFORMED_JSON"\\} [1-9]`));
     expect(text).toMatch(/im_outbox_published_total [1-9]/);
-    expect(text).toMatch(/im_process_cpu_seconds_total/);
+    expect(text).toMatch(/process_cpu_seconds_total/);
   });
 });
