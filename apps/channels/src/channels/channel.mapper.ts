@@ -1,5 +1,5 @@
 import { ChannelAttributes, ChannelCommand, ChannelState } from '@im/channels-domain';
-import { assertNever, notFound } from '@im/shared-domain';
+import { assertNever, notFound, validateRequestText } from '@im/shared-domain';
 
 /**
  * Requests as they arrive, from gRPC or as the `data` of a Kafka command (the same JSON shape).
@@ -15,6 +15,8 @@ export interface ChannelRequest {
 export type ChannelCommandType = ChannelCommand['type'];
 
 export function toChannelCommand(type: ChannelCommandType, req: ChannelRequest, now: string): ChannelCommand {
+  // Names, avatars and `extra` (keys and values) reach jsonb, which refuses U+0000.
+  validateRequestText(req);
   const channel = req.channel as ChannelCommand['channel'];
   switch (type) {
     case 'channel.create':
