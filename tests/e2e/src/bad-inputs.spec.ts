@@ -79,6 +79,15 @@ describe('bad inputs are refused with a documented code and store nothing', () =
       expect(await failure(api.channels.updateChannel({ channel, attributes, updateMask: { paths } }))).toEqual(invalid('CONTROL_CHARACTERS'));
       expect(await api.channels.getChannel({ channel })).toMatchObject({ version: 1, attributes: { name: 'before', extra: {} } });
     });
+
+    it.each([TWO_63, MINUS_ONE_AS_UINT64])('UpdateChannel refuses expected_version = %s with VALUE_OUT_OF_RANGE', async (expectedVersion) => {
+      const channel = newGroupRef();
+      await api.channels.createChannel({ channel });
+      expect(await failure(api.channels.updateChannel({ channel, attributes: { ban: true }, updateMask: { paths: ['ban'] }, expectedVersion }))).toEqual(
+        invalid('VALUE_OUT_OF_RANGE'),
+      );
+      expect(await api.channels.getChannel({ channel })).toMatchObject({ version: 1, attributes: { ban: false } });
+    });
   });
 
   describe('MessageService and CommandService', () => {

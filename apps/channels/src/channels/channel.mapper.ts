@@ -1,5 +1,5 @@
 import { ChannelAttributes, ChannelCommand, ChannelState } from '@im/channels-domain';
-import { assertNever, notFound, validateRequestText } from '@im/shared-domain';
+import { assertNever, notFound, validateRequestText, validateUint64 } from '@im/shared-domain';
 
 /**
  * Requests as they arrive, from gRPC or as the `data` of a Kafka command (the same JSON shape).
@@ -22,7 +22,7 @@ export function toChannelCommand(type: ChannelCommandType, req: ChannelRequest, 
     case 'channel.create':
       return { type, channel, attributes: req.attributes, now };
     case 'channel.update':
-      return { type, channel, attributes: req.attributes, updateMask: req.updateMask?.paths ?? [], expectedVersion: Number(req.expectedVersion ?? 0), now };
+      return { type, channel, attributes: req.attributes, updateMask: req.updateMask?.paths ?? [], expectedVersion: validateUint64('expected_version', req.expectedVersion, { invalid: 'INVALID_EXPECTED_VERSION' }), now };
     case 'channel.delete':
       return { type, channel, now };
     default:
