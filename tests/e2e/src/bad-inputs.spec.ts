@@ -179,6 +179,17 @@ describe('bad inputs are refused with a documented code and store nothing', () =
       expect(created).toMatchObject({ version: 1, attributes: { name: 'good' } });
     });
 
+    it('conversation.mark_read with read_seq = 2^64 - 1 is clamped, as over gRPC', async () => {
+      const [a, b] = [uniqueId('a'), uniqueId('b')];
+      await api.messages.sendMessage({ fromUid: a, channel: person(b), payload: Buffer.from('1'), clientMsgNo: 'm1' });
+      expect((await api.conversations.syncConversations({ uid: b })).conversations[0]).toMatchObject({ unread: 1 });
+      const key = personKey(a, b);
+      const markRead = envelope('conversation.mark_read', key, { uid: b, channel: person(a), readSeq: 0 }).replace('"readSeq":0', `"readSeq":${MINUS_ONE_AS_UINT64}`);
+      kcatProduce(TOPICS.conversationsCommands, [{ key, value: markRead }]);
+      await eventually(async () => (await api.conversations.syncConversations({ uid: b })).conversations[0]?.unread === 0, 'mark_read applied');
+      expect((await api.conversations.syncConversations({ uid: b })).conversations[0]).toMatchObject({ unread: 0, readSeq: 1 });
+    });
+
     it('message.send with a NUL or an unpaired surrogate in client_msg_no and cmd.send with a NUL in its type are dead-lettered; the next send is applied', async () => {
       const [a, b] = [uniqueId('a'), uniqueId('b')];
       const key = personKey(a, b);
