@@ -6,6 +6,7 @@ import { messageType } from './envelope';
 export const DeleteConversationCommand = messageType('conversation.delete', z.object({ uid: z.string(), channel: channelRefSchema }));
 export const MarkReadCommand = messageType(
   'conversation.mark_read',
-  z.object({ uid: z.string(), channel: channelRefSchema, readSeq: z.number().int().nonnegative().optional() }),
+  // Any non-negative integer, beyond 2^53 too: the read position is clamped to the last message (as over gRPC).
+  z.object({ uid: z.string(), channel: channelRefSchema, readSeq: z.number().nonnegative().refine(Number.isInteger, 'must be an integer').optional() }),
 );
 export const CONVERSATION_COMMANDS = [DeleteConversationCommand, MarkReadCommand] as const;

@@ -1,5 +1,5 @@
 import { ChannelAttributes, ChannelCommand, ChannelState } from '@im/channels-domain';
-import { assertNever, notFound } from '@im/shared-domain';
+import { assertNever, notFound, validateRequestText, validateUint64 } from '@im/shared-domain';
 
 /**
  * Requests as they arrive, from gRPC or as the `data` of a Kafka command (the same JSON shape).
@@ -15,12 +15,14 @@ export interface ChannelRequest {
 export type ChannelCommandType = ChannelCommand['type'];
 
 export function toChannelCommand(type: ChannelCommandType, req: ChannelRequest, now: string): ChannelCommand {
+  // Names, avatars and `extra` (keys and values) reach jsonb, which refuses U+0000.
+  validateRequestText(req);
   const channel = req.channel as ChannelCommand['channel'];
   switch (type) {
     case 'channel.create':
       return { type, channel, attributes: req.attributes, now };
     case 'channel.update':
-      return { type, channel, attributes: req.attributes, updateMask: req.updateMask?.paths ?? [], expectedVersion: Number(req.expectedVersion ?? 0), now };
+      return { type, channel, attributes: req.attributes, updateMask: req.updateMask?.paths ?? [], expectedVersion: validateUint64('expected_version', req.expectedVersion, { invalid: 'INVALID_EXPECTED_VERSION' }), now };
     case 'channel.delete':
       return { type, channel, now };
     default:

@@ -1,7 +1,7 @@
 import { decideDelete, decideMarkRead } from '@im/conversations-domain';
 import { inTransaction } from '@im/persistence';
 import { DATA_SOURCE } from '@im/service-kit';
-import { ChannelRef, invalidArgument, resolveChannelForUser, validateUid } from '@im/shared-domain';
+import { ChannelRef, resolveChannelForUser, validateRequestText, validateUid, validateUint64 } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { transactionVersion } from './change-versions';
@@ -20,11 +20,12 @@ export type ConversationCommand =
   | { type: 'conversation.mark_read'; uid: string; channel: ChannelRef; readSeq: number };
 
 export function toConversationCommand(type: ConversationCommand['type'], req: ConversationRequest): ConversationCommand {
+  validateRequestText(req);
   const uid = validateUid(req.uid);
   const channel = resolveChannelForUser(uid, req.channel);
   if (type === 'conversation.delete') return { type, uid, channel };
-  const readSeq = Number(req.readSeq ?? 0);
-  if (!Number.isSafeInteger(readSeq) || readSeq < 0) throw invalidArgument('INVALID_READ_SEQ', `read_seq must be a non-negative integer (got ${JSON.stringify(req.readSeq)})`);
+  // Clamped, as the contract says: a read position beyond the last message means "all of it".
+  const readSeq = validateUint64('read_seq', req.readSeq, { invalid: 'INVALID_READ_SEQ', clamp: true });
   return { type, uid, channel, readSeq };
 }
 

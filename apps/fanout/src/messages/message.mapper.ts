@@ -1,6 +1,6 @@
 import { StoredMessageData } from '@im/contracts';
 import { SendRequest, validateSendRequest } from '@im/fanout-domain';
-import { channelAsSeenBy, ChannelRef, isPersonChannel, resolveChannelForUser } from '@im/shared-domain';
+import { channelAsSeenBy, ChannelRef, isPersonChannel, resolveChannelForUser, validateRequestText } from '@im/shared-domain';
 import { MessageRow } from './message.repository';
 
 /** SendMessageRequest as it arrives from gRPC (payload bytes) or as the data of `message.send` (payload base64). */
@@ -13,6 +13,8 @@ export interface SendMessageInput {
 
 /** Validates a send and names its channel as stored (a person channel by its canonical id). */
 export function toSendRequest(input: SendMessageInput): SendRequest {
+  // client_msg_no reaches a text column; payload bytes are not text and are left alone.
+  validateRequestText(input);
   const payload = typeof input.payload === 'string' ? Buffer.from(input.payload, 'base64') : Buffer.from(input.payload ?? []);
   validateSendRequest({ fromUid: input.fromUid, payload, clientMsgNo: input.clientMsgNo });
   const fromUid = input.fromUid as string;

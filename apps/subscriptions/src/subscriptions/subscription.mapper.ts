@@ -1,5 +1,5 @@
 import { MembershipCommand } from '@im/subscriptions-domain';
-import { assertNever } from '@im/shared-domain';
+import { assertNever, validateRequestText } from '@im/shared-domain';
 
 /**
  * Requests as they arrive, from gRPC or as the `data` of a Kafka command (the same JSON shape).
@@ -20,6 +20,7 @@ export interface ListSubscribersRequest {
 export type MembershipCommandType = MembershipCommand['type'];
 
 export function toMembershipCommand(type: MembershipCommandType, req: MembershipRequest, now: string): MembershipCommand {
+  validateRequestText(req);
   const channel = req.channel as MembershipCommand['channel'];
   const uids = req.uids as string[];
   switch (type) {

@@ -162,6 +162,18 @@ describe('sync request validation', () => {
     expect(toSyncQuery({ uid: 'alice', limit: 9999, msgCount: 99 })).toMatchObject({ limit: 500, msgCount: 20 });
   });
 
+  it.each([
+    ['since_version', { sinceVersion: 2 ** 63 }],
+    ['since_version', { sinceVersion: Number(2n ** 64n - 1n) }],
+    ['before_version', { beforeVersion: 2 ** 53 }],
+  ])('refuses a %s beyond 2^53 - 1 with VALUE_OUT_OF_RANGE', (_field, over) => {
+    expect(() => toSyncQuery({ uid: 'alice', ...over })).toThrow(expect.objectContaining({ kind: 'INVALID_ARGUMENT', reason: 'VALUE_OUT_OF_RANGE' }));
+  });
+
+  it('takes versions up to 2^53 - 1 exactly', () => {
+    expect(toSyncQuery({ uid: 'alice', sinceVersion: Number.MAX_SAFE_INTEGER })).toMatchObject({ sinceVersion: Number.MAX_SAFE_INTEGER });
+  });
+
   it.each([[0], [256], [1.5]])('refuses exclude_channel_types entry %p with INVALID_CHANNEL_TYPE', (t) => {
     expect(() => toSyncQuery({ uid: 'alice', excludeChannelTypes: [t] })).toThrow(
       expect.objectContaining({ kind: 'INVALID_ARGUMENT', reason: 'INVALID_CHANNEL_TYPE' }),

@@ -1,4 +1,4 @@
-import { CHANNEL_TYPE_MAX, CHANNEL_TYPE_MIN, invalidArgument, validateUid } from '@im/shared-domain';
+import { CHANNEL_TYPE_MAX, CHANNEL_TYPE_MIN, invalidArgument, validateUid, validateUint64 } from '@im/shared-domain';
 
 /** Limits of ConversationService requests (see conversations.proto). */
 export const SYNC_LIMIT_DEFAULT = 100;
@@ -179,8 +179,9 @@ export function toSyncQuery(req: {
   const limit = toCount(req.limit);
   return {
     uid,
-    sinceVersion: toCount(req.sinceVersion),
-    beforeVersion: toCount(req.beforeVersion),
+    // Versions reach SQL as bigint: above 2^53 - 1 they are refused (VALUE_OUT_OF_RANGE), never rounded.
+    sinceVersion: validateUint64('since_version', req.sinceVersion, { invalid: 'INVALID_VERSION' }),
+    beforeVersion: validateUint64('before_version', req.beforeVersion, { invalid: 'INVALID_VERSION' }),
     limit: limit === 0 ? SYNC_LIMIT_DEFAULT : Math.min(limit, SYNC_LIMIT_MAX),
     msgCount: Math.min(toCount(req.msgCount), MSG_COUNT_MAX),
     onlyUnread: req.onlyUnread === true,

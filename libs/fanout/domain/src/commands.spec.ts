@@ -36,6 +36,8 @@ describe('command stream rules', () => {
       ['10,001 recipients', { uids: Array.from({ length: 10_001 }, (_, i) => `u${i}`) }, 'INVALID_ARGUMENT/TOO_MANY_UIDS'],
       ['a malformed uid', { uids: ['ok', 'not ok'] }, 'INVALID_ARGUMENT/ID_INVALID_CHARACTERS'],
       ['no channel', { channel: undefined }, 'INVALID_ARGUMENT/MISSING_CHANNEL'],
+      ['a type with U+0000', { type: 'app.\u0000' }, 'INVALID_ARGUMENT/CONTROL_CHARACTERS'],
+      ['a type with a C1 control', { type: 'app.\u0085' }, 'INVALID_ARGUMENT/CONTROL_CHARACTERS'],
     ])('refuses %s', (_label, over, expected) => {
       expect(reason(() => validateSendCommand({ type: 'app.t', channel: group, ...over }))).toBe(expected);
     });
@@ -78,6 +80,10 @@ describe('command stream rules', () => {
     it('refuses a negative position', () => {
       expect(reason(() => syncWindow({ afterSeq: -1 }, 0))).toBe('INVALID_ARGUMENT/INVALID_AFTER_SEQ');
     });
+
+    it.each([[2 ** 53], [2 ** 63], [Number(2n ** 64n - 1n)]])('refuses a position of %p (beyond 2^53 - 1) with VALUE_OUT_OF_RANGE', (afterSeq) => {
+      expect(reason(() => syncWindow({ afterSeq }, 0))).toBe('INVALID_ARGUMENT/VALUE_OUT_OF_RANGE');
+    });
   });
 
   describe('ack cursor', () => {
@@ -86,6 +92,7 @@ describe('command stream rules', () => {
       ['never moves back (ack 5 then 3)', { ackedSeq: 5, lastSeq: 10 }, 3, 5],
       ['never passes the last queued command', { ackedSeq: 2, lastSeq: 4 }, 99, 4],
       ['stays put on a repeated ack', { ackedSeq: 5, lastSeq: 10 }, 5, 5],
+      ['clamps 2^64 - 1 (-1 as uint64) to the last queued command', { ackedSeq: 2, lastSeq: 4 }, Number(2n ** 64n - 1n), 4],
     ])('%s', (_label, current, upTo, expected) => {
       expect(nextAckCursor(current, upTo)).toBe(expected);
     });

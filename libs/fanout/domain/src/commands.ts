@@ -1,4 +1,4 @@
-import { ChannelRef, invalidArgument, validateChannelRef, validateUid } from '@im/shared-domain';
+import { ChannelRef, invalidArgument, validateChannelRef, validateRequestText, validateUid, validateUint64 } from '@im/shared-domain';
 
 /**
  * Command messages: small control notices queued per uid (write diffusion) until the uid acks them.
@@ -42,6 +42,8 @@ export interface ValidSendCommand {
 
 /** A command another service sends (gRPC SendCommand or Kafka `cmd.send`). */
 export function validateSendCommand(req: SendCommandRequest): ValidSendCommand {
+  // `type` reaches a text column; payload bytes are not text and are left alone.
+  validateRequestText(req);
   const type = req.type;
   if (typeof type !== 'string' || type.length === 0) throw invalidArgument('EMPTY_COMMAND_TYPE', 'type is required');
   if (type.length > COMMAND_TYPE_MAX_LENGTH) {
@@ -78,9 +80,8 @@ export function commandForChannelEvent(event: { type: string; channel: ChannelRe
 
 /** The page SyncCommands reads: after whichever is further, the caller's position or the ack cursor. */
 export function syncWindow(req: { afterSeq?: number; limit?: number }, ackedSeq: number): { afterSeq: number; limit: number } {
-  const requested = Number(req.afterSeq ?? 0);
+  const requested = validateUint64('after_seq', req.afterSeq, { invalid: 'INVALID_AFTER_SEQ' });
   const limit = Number(req.limit ?? 0);
-  if (!Number.isInteger(requested) || requested < 0) throw invalidArgument('INVALID_AFTER_SEQ', 'after_seq must be a non-negative integer');
   if (!Number.isInteger(limit) || limit < 0) throw invalidArgument('INVALID_LIMIT', 'limit must be a non-negative integer');
   return {
     afterSeq: Math.max(requested, ackedSeq),
@@ -90,7 +91,7 @@ export function syncWindow(req: { afterSeq?: number; limit?: number }, ackedSeq:
 
 /** The ack cursor after an ack: forward only, and never past what was queued. */
 export function nextAckCursor(current: { ackedSeq: number; lastSeq: number }, upToSeq: unknown): number {
-  const upTo = Number(upToSeq ?? 0);
-  if (!Number.isInteger(upTo) || upTo < 0) throw invalidArgument('INVALID_UP_TO_SEQ', 'up_to_seq must be a non-negative integer');
+  // Clamped: acknowledging beyond the last queued command acknowledges everything queued.
+  const upTo = validateUint64('up_to_seq', upToSeq, { invalid: 'INVALID_UP_TO_SEQ', clamp: true });
   return Math.max(current.ackedSeq, Math.min(upTo, current.lastSeq));
 }

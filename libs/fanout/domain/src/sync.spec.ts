@@ -18,6 +18,10 @@ describe('history sync rules', () => {
     ['a limit above the maximum is capped', { startSeq: 3, limit: 5000 }, { startSeq: 3, endSeq: 0, limit: MAX_SYNC_LIMIT }],
     ['a single message', { startSeq: 7, endSeq: 7 }, { startSeq: 7, endSeq: 7, limit: DEFAULT_SYNC_LIMIT }],
     ['an end below the start', { startSeq: 7, endSeq: 6 }, 'INVALID_ARGUMENT/INVALID_RANGE'],
+    ['the largest exact start', { startSeq: Number.MAX_SAFE_INTEGER }, { startSeq: Number.MAX_SAFE_INTEGER, endSeq: 0, limit: DEFAULT_SYNC_LIMIT }],
+    ['a start of 2^63 (beyond bigint)', { startSeq: 2 ** 63 }, 'INVALID_ARGUMENT/VALUE_OUT_OF_RANGE'],
+    ['an end of 2^64 - 1 (-1 as uint64)', { startSeq: 1, endSeq: Number(2n ** 64n - 1n) }, 'INVALID_ARGUMENT/VALUE_OUT_OF_RANGE'],
+    ['an end of 2^53 (not exact)', { endSeq: 2 ** 53 }, 'INVALID_ARGUMENT/VALUE_OUT_OF_RANGE'],
   ])('range: %s', (_label, req, expected) => {
     expect(outcome(() => validateSyncRange(req))).toEqual(expected);
   });

@@ -1,4 +1,4 @@
-import { ChannelRef, invalidArgument, isPersonChannel, notFound, permissionDenied } from '@im/shared-domain';
+import { ChannelRef, invalidArgument, isPersonChannel, notFound, permissionDenied, validateUint64 } from '@im/shared-domain';
 import { ChannelFacts } from './send';
 
 export const DEFAULT_SYNC_LIMIT = 100;
@@ -12,8 +12,8 @@ export interface SyncRange {
 }
 
 export function validateSyncRange(req: { startSeq?: unknown; endSeq?: unknown; limit?: unknown }): SyncRange {
-  const startSeq = Math.max(1, Number(req.startSeq ?? 0) || 0);
-  const endSeq = Number(req.endSeq ?? 0) || 0;
+  const startSeq = Math.max(1, validateUint64('start_seq', req.startSeq, { invalid: 'INVALID_RANGE' }));
+  const endSeq = validateUint64('end_seq', req.endSeq, { invalid: 'INVALID_RANGE' });
   if (endSeq !== 0 && endSeq < startSeq) throw invalidArgument('INVALID_RANGE', `end_seq ${endSeq} is below start_seq ${startSeq}`);
   const asked = Number(req.limit ?? 0) || 0;
   const limit = asked <= 0 ? DEFAULT_SYNC_LIMIT : Math.min(asked, MAX_SYNC_LIMIT);

@@ -14,7 +14,10 @@ import { ChannelRef } from "./common";
  * strings, false, empty map); limits are enforced with INVALID_ARGUMENT.
  */
 export interface ChannelAttributes {
-  /** Display name. At most 256 characters (reason ATTRIBUTE_TOO_LONG). */
+  /**
+   * Display name. At most 256 characters (reason ATTRIBUTE_TOO_LONG). Tab, line feed and carriage
+   * return are allowed; other control characters are not (CONTROL_CHARACTERS, see common.proto).
+   */
   name: string;
   /** Avatar URL or key. At most 2048 characters (reason ATTRIBUTE_TOO_LONG). */
   avatar: string;
@@ -41,7 +44,8 @@ export interface ChannelAttributes {
   /**
    * Application-defined key/value pairs. At most 64 entries (TOO_MANY_EXTRA_ENTRIES); keys are 1
    * to 64 characters of `A-Z a-z 0-9 _ . -` (INVALID_EXTRA_KEY); values at most 4096 characters
-   * (ATTRIBUTE_TOO_LONG).
+   * (ATTRIBUTE_TOO_LONG), without control characters other than tab, line feed and carriage
+   * return (CONTROL_CHARACTERS).
    */
   extra: { [key: string]: string };
 }
@@ -112,6 +116,7 @@ export interface UpdateChannelRequest {
   /**
    * Optimistic concurrency: when not 0, the update is applied only if the channel's current
    * version equals this value, else FAILED_PRECONDITION / VERSION_MISMATCH. 0 = unconditional.
+   * At most 2^53 - 1, else INVALID_ARGUMENT / VALUE_OUT_OF_RANGE.
    */
   expectedVersion: number;
 }
@@ -140,7 +145,8 @@ export interface DeleteChannelRequest {
  * a write by the same caller sees it (or fails with UNAVAILABLE / PROJECTION_BEHIND).
  *
  * Every rpc may fail with INVALID_ARGUMENT for a malformed channel reference (MISSING_CHANNEL,
- * INVALID_CHANNEL_TYPE, EMPTY_ID, ID_TOO_LONG, ID_INVALID_CHARACTERS, INVALID_PERSON_CHANNEL),
+ * INVALID_CHANNEL_TYPE, EMPTY_ID, ID_TOO_LONG, ID_INVALID_CHARACTERS, INVALID_PERSON_CHANNEL) or
+ * for control characters or broken Unicode in any string (CONTROL_CHARACTERS, INVALID_UNICODE),
  * UNAUTHENTICATED, and UNAVAILABLE (KAFKA_UNAVAILABLE, PROJECTION_BEHIND).
  */
 
@@ -194,7 +200,8 @@ export interface ChannelServiceClient {
  * a write by the same caller sees it (or fails with UNAVAILABLE / PROJECTION_BEHIND).
  *
  * Every rpc may fail with INVALID_ARGUMENT for a malformed channel reference (MISSING_CHANNEL,
- * INVALID_CHANNEL_TYPE, EMPTY_ID, ID_TOO_LONG, ID_INVALID_CHARACTERS, INVALID_PERSON_CHANNEL),
+ * INVALID_CHANNEL_TYPE, EMPTY_ID, ID_TOO_LONG, ID_INVALID_CHARACTERS, INVALID_PERSON_CHANNEL) or
+ * for control characters or broken Unicode in any string (CONTROL_CHARACTERS, INVALID_UNICODE),
  * UNAUTHENTICATED, and UNAVAILABLE (KAFKA_UNAVAILABLE, PROJECTION_BEHIND).
  */
 

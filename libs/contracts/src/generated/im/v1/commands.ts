@@ -41,7 +41,10 @@ export interface Command {
 export interface SyncCommandsRequest {
   /** Whose commands. Required. */
   uid: string;
-  /** Return commands with `cmd_seq` greater than this; 0 for all unacknowledged commands. */
+  /**
+   * Return commands with `cmd_seq` greater than this; 0 for all unacknowledged commands. At most
+   * 2^53 - 1, else INVALID_ARGUMENT / VALUE_OUT_OF_RANGE.
+   */
   afterSeq: number;
   /** The most commands to return: 0 means 100; values above 1000 are treated as 1000. */
   limit: number;
@@ -59,7 +62,10 @@ export interface SyncCommandsResponse {
 export interface AckCommandsRequest {
   /** Whose commands. Required. */
   uid: string;
-  /** The highest `cmd_seq` the uid has processed. */
+  /**
+   * The highest `cmd_seq` the uid has processed. Values above the uid's last queued command
+   * (including anything above 2^53 - 1) are clamped to it.
+   */
   upToSeq: number;
 }
 
@@ -72,7 +78,10 @@ export interface AckCommandsResponse {
  * on `im.fanout.commands.v1`.
  */
 export interface SendCommandRequest {
-  /** The command type, 1 to 128 characters; must not start with `im.`. */
+  /**
+   * The command type, 1 to 128 characters; must not start with `im.`. Control characters are
+   * refused (INVALID_ARGUMENT / CONTROL_CHARACTERS, see common.proto).
+   */
   type: string;
   /** The channel the command is about (a person channel by its canonical id). Required. */
   channel:
@@ -124,7 +133,7 @@ export interface CommandServiceClient {
    * on `im.fanout.events.v1`).
    *
    * Errors: INVALID_ARGUMENT / EMPTY_COMMAND_TYPE, COMMAND_TYPE_TOO_LONG (over 128 characters),
-   * RESERVED_COMMAND_TYPE (the `im.` prefix), PAYLOAD_TOO_LARGE (over 64 KiB), TOO_MANY_UIDS
+   * RESERVED_COMMAND_TYPE (the `im.` prefix), CONTROL_CHARACTERS, INVALID_UNICODE, PAYLOAD_TOO_LARGE (over 64 KiB), TOO_MANY_UIDS
    * (over 10000); NOT_FOUND / CHANNEL_NOT_FOUND when `uids` is empty and the group channel does
    * not exist or is deleted.
    */
@@ -166,7 +175,7 @@ export interface CommandServiceController {
    * on `im.fanout.events.v1`).
    *
    * Errors: INVALID_ARGUMENT / EMPTY_COMMAND_TYPE, COMMAND_TYPE_TOO_LONG (over 128 characters),
-   * RESERVED_COMMAND_TYPE (the `im.` prefix), PAYLOAD_TOO_LARGE (over 64 KiB), TOO_MANY_UIDS
+   * RESERVED_COMMAND_TYPE (the `im.` prefix), CONTROL_CHARACTERS, INVALID_UNICODE, PAYLOAD_TOO_LARGE (over 64 KiB), TOO_MANY_UIDS
    * (over 10000); NOT_FOUND / CHANNEL_NOT_FOUND when `uids` is empty and the group channel does
    * not exist or is deleted.
    */

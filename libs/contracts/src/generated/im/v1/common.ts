@@ -21,11 +21,22 @@
  *   Kafka command carries its gRPC request unchanged, so it names the channel as the request does).
  * * Sequences and versions are unsigned 64-bit integers that start at 1; 0 means "none" or "not
  *   set". Timestamps are milliseconds since the Unix epoch (UTC), as int64, named `*_ms`.
+ *   The servers hand out no sequence or version above 2^53 - 1 (9007199254740991), the largest
+ *   integer they hold exactly. A uint64 request field above it is refused with INVALID_ARGUMENT /
+ *   VALUE_OUT_OF_RANGE (so -1 sent as 2^64 - 1 is refused too), except where its comment says it
+ *   is clamped (MarkReadRequest.read_seq, AckCommandsRequest.up_to_seq).
+ * * Text. No string of a request may contain control characters: U+0000 to U+001F other than tab
+ *   (U+0009), line feed (U+000A) and carriage return (U+000D), nor U+007F to U+009F (INVALID_ARGUMENT
+ *   / CONTROL_CHARACTERS), nor half of a surrogate pair (INVALID_ARGUMENT / INVALID_UNICODE). This
+ *   holds for every string at any depth, map keys and values included (`extra`), over gRPC and in
+ *   the data of Kafka commands (dead-lettered with that code). `bytes` fields (payloads) are opaque
+ *   and may hold any byte. Identifiers have the narrower alphabet above.
  * * Errors. Every error carries a stable, machine-readable reason in the `x-error-reason`
  *   trailer; the status message is `<REASON>: <human readable text>`. The status codes are:
  *     INVALID_ARGUMENT     the request is malformed (reasons such as MISSING_CHANNEL,
  *                          INVALID_CHANNEL_TYPE, EMPTY_ID, ID_TOO_LONG, ID_INVALID_CHARACTERS,
- *                          INVALID_PERSON_CHANNEL); retrying the same request cannot succeed.
+ *                          INVALID_PERSON_CHANNEL, CONTROL_CHARACTERS, INVALID_UNICODE,
+ *                          VALUE_OUT_OF_RANGE); retrying the same request cannot succeed.
  *     NOT_FOUND            the channel (CHANNEL_NOT_FOUND) does not exist or was deleted.
  *     ALREADY_EXISTS       the channel (CHANNEL_EXISTS) already exists.
  *     FAILED_PRECONDITION  the state differs from what the caller expected (VERSION_MISMATCH).

@@ -52,7 +52,8 @@ export interface SyncConversationsRequest {
   uid: string;
   /**
    * Return conversations changed after this version (incremental sync); 0 for a full sync of the
-   * active conversations, newest first.
+   * active conversations, newest first. At most 2^53 - 1, else INVALID_ARGUMENT /
+   * VALUE_OUT_OF_RANGE.
    */
   sinceVersion: number;
   /** The most conversations to return: 0 means 100; values above 500 are treated as 500. */
@@ -68,7 +69,8 @@ export interface SyncConversationsRequest {
   excludeChannelTypes: number[];
   /**
    * Full sync only (`since_version` = 0): return conversations whose `version` is below this one,
-   * to page to older conversations; 0 starts from the newest. Ignored by incremental syncs.
+   * to page to older conversations; 0 starts from the newest. Ignored by incremental syncs. At most
+   * 2^53 - 1, else INVALID_ARGUMENT / VALUE_OUT_OF_RANGE.
    */
   beforeVersion: number;
 }
@@ -121,7 +123,8 @@ export interface MarkReadRequest {
     | null;
   /**
    * Every message up to and including this sequence is read. 0 marks everything received so far
-   * as read; values above the conversation's `last_msg_seq` are treated as `last_msg_seq`.
+   * as read; values above the conversation's `last_msg_seq` are treated as `last_msg_seq` (any
+   * uint64 is accepted, 2^64 - 1 included: it is clamped, never refused).
    */
   readSeq: number;
 }

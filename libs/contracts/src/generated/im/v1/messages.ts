@@ -25,7 +25,8 @@ export interface SendMessageRequest {
   payload: Buffer;
   /**
    * The sender's unique key for this message (1 to 64 characters), reused on retries so that a
-   * message is stored once. Required.
+   * message is stored once. Required. Control characters are refused (INVALID_ARGUMENT /
+   * CONTROL_CHARACTERS, see common.proto).
    */
   clientMsgNo: string;
 }
@@ -98,9 +99,15 @@ export interface SyncMessagesRequest {
   channel:
     | ChannelRef
     | null;
-  /** First sequence to return (inclusive); 0 is the same as 1. */
+  /**
+   * First sequence to return (inclusive); 0 is the same as 1. At most 2^53 - 1, else
+   * INVALID_ARGUMENT / VALUE_OUT_OF_RANGE.
+   */
   startSeq: number;
-  /** Last sequence to return (inclusive); 0 means no upper bound. */
+  /**
+   * Last sequence to return (inclusive); 0 means no upper bound. At most 2^53 - 1, else
+   * INVALID_ARGUMENT / VALUE_OUT_OF_RANGE.
+   */
   endSeq: number;
   /** The most messages to return: 0 means 100; values above 1000 are treated as 1000. */
   limit: number;
