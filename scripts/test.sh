@@ -34,7 +34,7 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
   # test may leave, and the embedded Postgres unless it was already running for someone else.
   keep_postgres=--keep-postgres
   if [ -z "${DATABASE_URL:-}" ] && ! node scripts/infra/embedded-postgres.js status >/dev/null 2>&1; then keep_postgres=; fi
-  # KEEP_INFRA=1 leaves them running for a quicker rerun (`KAFKA_INSTANCE=kafka-test npm run down` stops them).
+  # KEEP_INFRA=1 leaves them running for a quicker rerun (`KAFKA_INSTANCE=kafka-test bash scripts/infra/down.sh --keep-postgres` stops them).
   if [ "${KEEP_INFRA:-}" != 1 ]; then
     trap 'step "stopping the suite'"'"'s infrastructure"; bash scripts/infra/down.sh $keep_postgres || true' EXIT
   fi
