@@ -84,7 +84,8 @@ describe('correlation ids and metrics on a running service', () => {
     const group = 'channels.commands';
     const text = await eventually(async () => {
       const t = await scrape();
-      return /im_outbox_backlog 0\b/.test(t) && t.includes('im_kafka_dead_letters_total{') ? t : undefined;
+      // The lag gauge is set after its batch commits, a moment after the DLQ counter moves.
+      return /im_outbox_backlog 0\b/.test(t) && t.includes('im_kafka_dead_letters_total{') && t.includes(`im_kafka_consumer_lag{group="${group}"`) ? t : undefined;
     }, 'metrics after traffic');
     expect(text).toMatch(/im_grpc_requests_total\{method="ChannelsGrpcController\.createChannel",code="OK"\} [1-9]/);
     expect(text).toMatch(/im_grpc_request_duration_seconds_bucket\{le="0\.1",method="ChannelsGrpcController\.createChannel"\}/);
