@@ -2,7 +2,7 @@ import { DataOf, dlqTopicOf, messageType, TOPICS } from '@im/contracts';
 import { ensureTopics, topicSpec } from '@im/kafka';
 import { checkpointClusterMigration, createServiceDataSource, eventStoreDdl, OutboxRelay, outboxBatchesMigration } from '@im/persistence';
 import { BaseConfig, CommandConsumer, Projection, ServiceMetrics } from '@im/service-kit';
-import { eventually, GrpcTestClient, grpcClient, kcatProduce, ServiceProcess, testEnv, testKafka, testProducer, TopicWatcher, uniqueId } from '@im/testing';
+import { adminCli, eventually, GrpcTestClient, grpcClient, kcatProduce, ServiceProcess, testEnv, testKafka, testProducer, TopicWatcher, uniqueId } from '@im/testing';
 import { createHash, randomUUID } from 'node:crypto';
 import { Producer } from 'kafkajs';
 import { DataSource } from 'typeorm';
@@ -70,6 +70,18 @@ describe('no record stops the channels command consumer', () => {
       'x-dlq-source-partition': '0',
     });
     expect(dead.value?.length).toBe(64 * 1024);
+
+    // The admin tool lists it as truncated, shows it in full, and never replays it.
+    const listed = await adminCli('dead-letters', 'list', TOPIC, '--key', key, '--json');
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ key, code: 'MALFORMED_JSON', truncated: true, originalSize: String(value.length) })]);
+    const shown = await adminCli('dead-letters', 'show', TOPIC, `${dead.partition}:${dead.offset}`, '--json');
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ key, truncated: true, size: 64 * 1024, sourcePartition: '0', headers: { 'x-dlq-truncated': 'true' } });
+    const replay = await adminCli('dead-letters', 'replay', TOPIC, '--key', key, '--json');
+    expect(replay.code).toBe(0);
+    expect(JSON.parse(replay.stdout)).toEqual({ replayed: 0, skipped: 1 });
+    expect(replay.stderr).toMatch(/skipping 1 truncated/);
   });
 
   it('dead-letters a command keyed for another channel than the one it names, without executing it', async () => {
