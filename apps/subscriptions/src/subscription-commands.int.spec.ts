@@ -73,11 +73,14 @@ describe('subscriptions commands on Kafka (produced by kcat, an independent clie
     ['data of the wrong shape', (id: string) => ({ channel: id, uids: 'a' }), 'INVALID_DATA'],
   ])('dead-letters a command with %s, with the reason code', async (_label, data, code) => {
     const { channel, key } = await created();
+    const bad = data(channel.channelId);
+    // Keyed by the channel it names (a command keyed for another channel is refused as KEY_MISMATCH first).
+    const badKey = typeof bad.channel === 'object' ? `${bad.channel.channelType}:${bad.channel.channelId}` : key;
     kcatProduce(TOPICS.subscriptionsCommands, [
-      { key, value: envelope('subscribers.add', key, data(channel.channelId)) },
+      { key: badKey, value: envelope('subscribers.add', badKey, bad) },
       { key, value: envelope('subscribers.add', key, { channel, uids: ['after'] }) },
     ]);
-    const [dead] = await dlq.waitFor((r) => r.key === key, `${code} in the DLQ`);
+    const [dead] = await dlq.waitFor((r) => r.key === badKey, `${code} in the DLQ`);
     expect(dead.headers['x-dlq-error-code']).toBe(code);
     expect(await membersOnceVersion(channel, 1)).toEqual({ uids: ['after'], nextPageToken: '', membershipVersion: 1 });
   });

@@ -24,4 +24,8 @@ export const HEADERS = {
   dlqSourceTopic: 'x-dlq-source-topic',
   dlqSourcePartition: 'x-dlq-source-partition',
   dlqSourceOffset: 'x-dlq-source-offset',
+  /** Set on a dead letter whose value was cut to fit its DLQ topic: the original's size and digest follow. */
+  dlqTruncated: 'x-dlq-truncated',
+  dlqOriginalSize: 'x-dlq-original-size',
+  dlqOriginalSha256: 'x-dlq-original-sha256',
 } as const;

@@ -3,6 +3,7 @@ export * from './publisher';
 export * from './topics';
 export * from './batch-consumer';
 export * from './dead-letter';
+export * from './failure';
 export * from './read-barrier';
 export * from './tracing';
 export * from './live-consumer';

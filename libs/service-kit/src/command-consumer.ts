@@ -1,10 +1,11 @@
 import { DataOf, decodeEnvelope, Envelope, MessageType, Rejection } from '@im/contracts';
-import { BatchConsumer, ConsumedBatch, ConsumedRecord, nextOffsetOf, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
-import { ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
+import { BatchConsumer, ConsumedBatch, ConsumedRecord, nextOffsetOf, RecordFailures, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
+import { CheckpointMismatchError, ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
 import { DomainError } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Kafka, Producer } from 'kafkajs';
 import { DataSource, EntityManager } from 'typeorm';
+import { commandKeyMismatch } from './command-key';
 import { ConsumerRegistry, supervisionOptions } from './consumer-supervision';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from './correlation';
 import { ServiceMetrics } from './metrics';
@@ -24,7 +25,10 @@ export interface CommandConsumerOptions<M extends MessageType<unknown>> {
   groupId: string;
   topic: string;
   types: readonly M[];
-  /** Applies one command inside the given transaction. A DomainError sends the record to the DLQ. */
+  /**
+   * Applies one command inside the given transaction. A DomainError, or a failure of the record's
+   * own data (see classifyFailure), sends the record to the DLQ; anything transient is retried.
+   */
   execute: (em: EntityManager, command: Envelope<DataOf<M>>, type: M) => Promise<void>;
   /**
    * Runs before the batch's commands are applied, outside any transaction: the place to wait for a
@@ -44,13 +48,17 @@ export type HostedCommandConsumer<M extends MessageType<unknown>> = Pick<
 /**
  * Consumes a commands topic with the same semantics as the gRPC API. Each command is applied once:
  * its id is claimed in the transaction that applies it, together with the partition checkpoint.
- * Invalid or refused commands go to `<topic>.dlq` with the reason, and the partition moves on.
+ * Invalid or refused commands, commands keyed for another channel than the one they name, and
+ * commands that fail deterministically (Postgres refuses their data, or they keep failing) go to
+ * `<topic>.dlq` with the reason, and the partition moves on. Each command runs in its own
+ * transaction, so a bad one is isolated by construction.
  */
 export class CommandConsumer<M extends MessageType<unknown>> {
   private readonly logger = new Logger('commands');
   private readonly consumer: BatchConsumer;
   private readonly checkpoints: ConsumerCheckpoints;
   private readonly store: EventStore;
+  private readonly failures = new RecordFailures({ isExpectedConflict: isStreamConflict });
 
   constructor(private readonly opts: CommandConsumerOptions<M>) {
     this.checkpoints = new ConsumerCheckpoints(opts.schema, opts.groupId);
@@ -106,8 +114,8 @@ export class CommandConsumer<M extends MessageType<unknown>> {
     const { topic, partition } = batch;
     const single = { topic, partition, clusterId: batch.clusterId, records: [record] };
     const decoded = decodeEnvelope(record.value, this.opts.types, record.key);
-    let rejection: Rejection | undefined = decoded.ok ? undefined : decoded.rejection;
-    if (decoded.ok) {
+    let rejection: Rejection | undefined = decoded.ok ? commandKeyMismatch(record.key, decoded.envelope.key, decoded.envelope.data) : decoded.rejection;
+    if (decoded.ok && !rejection) {
       try {
         await inTransaction(
           this.opts.dataSource,
@@ -118,10 +126,13 @@ export class CommandConsumer<M extends MessageType<unknown>> {
             }),
           { retryOn: isStreamConflict },
         );
+        this.failures.forget(topic, partition, record.offset);
         return;
       } catch (error) {
-        if (!(error instanceof DomainError)) throw error;
-        rejection = { code: `${error.kind}/${error.reason}`, reason: error.message };
+        if (error instanceof DomainError) rejection = { code: `${error.kind}/${error.reason}`, reason: error.message };
+        else if (!(error instanceof CheckpointMismatchError)) rejection = this.failures.verdict(topic, partition, record.offset, error);
+        // Transient (or not yet given up on): the batch is retried with backoff from this record on.
+        if (!rejection) throw error;
       }
     }
     // Dead-letter first, then move the checkpoint: a crash in between re-sends (a duplicate in the

@@ -1,6 +1,6 @@
 import { decodeEnvelope, Envelope, MessageType } from '@im/contracts';
-import { BatchConsumer, ConsumedBatch, ConsumedRecord, nextOffsetOf, ReadBarrier, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
-import { ConsumerCheckpoints, inTransaction } from '@im/persistence';
+import { BatchConsumer, classifyFailure, ConsumedBatch, ConsumedRecord, nextOffsetOf, ReadBarrier, RecordFailures, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
+import { CheckpointMismatchError, ConsumerCheckpoints, inTransaction } from '@im/persistence';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Admin, Kafka, Producer } from 'kafkajs';
 import { DataSource, EntityManager } from 'typeorm';
@@ -50,13 +50,16 @@ function inBatchContext<T>(batch: ConsumedBatch, fn: () => Promise<T>): Promise<
 /**
  * A read model fed by event topics: each slice of a batch is applied once, with its checkpoint, in
  * one transaction. Malformed records go to `<topic>.dlq`; unknown types are skipped; the partition
- * always moves on.
+ * always moves on. A slice that fails other than transiently is applied again one record at a time
+ * (each with its checkpoint, in order), so the record at fault is found and dead-lettered and the
+ * others are applied once.
  */
 export class Projection {
   private readonly logger = new Logger('projection');
   private readonly consumer: BatchConsumer;
   private readonly appliedListeners: ((topic: string, partition: number, nextOffset: bigint) => void)[] = [];
   readonly checkpoints: ConsumerCheckpoints;
+  private readonly failures = new RecordFailures();
 
   constructor(
     opts: ProjectionOptions,
@@ -86,6 +89,31 @@ export class Projection {
       if (applied.length > 0) await opts.afterCommit?.(applied);
       deps.metrics.consumedRecords.inc({ group: opts.groupId, topic: batch.topic }, batch.records.length);
     };
+    const retried = (error: unknown) => error instanceof CheckpointMismatchError || classifyFailure(error) === 'transient';
+    const applyAlone = async (batch: ConsumedBatch, record: ConsumedRecord) => {
+      const single = { ...batch, records: [record] };
+      try {
+        await handle(single);
+        this.failures.forget(batch.topic, batch.partition, record.offset);
+        return;
+      } catch (error) {
+        const rejection = retried(error) ? undefined : this.failures.verdict(batch.topic, batch.partition, record.offset, error);
+        if (!rejection) throw error;
+        // Dead-letter first, then move the checkpoint past it: a crash in between sends it twice, never loses it.
+        await sendToDeadLetter(deps.producer, batch.topic, batch.partition, record, rejection);
+        deps.metrics.deadLetters.inc({ topic: batch.topic, code: rejection.code });
+        this.logger.warn({ group: opts.groupId, topic: batch.topic, partition: batch.partition, offset: record.offset, ...rejection }, 'event dead-lettered');
+        await inTransaction(deps.dataSource, (em) => this.checkpoints.applyOnce(em, single, async () => undefined));
+      }
+    };
+    const isolating = async (batch: ConsumedBatch) => {
+      try {
+        await handle(batch);
+      } catch (error) {
+        if (retried(error)) throw error;
+        for (const record of batch.records) await applyAlone(batch, record);
+      }
+    };
     this.consumer = new BatchConsumer({
       kafka: deps.kafka,
       groupId: opts.groupId,
@@ -102,7 +130,7 @@ export class Projection {
       topics: opts.topics,
       partitionConcurrency: opts.partitionConcurrency,
       maxBatchSize: opts.maxBatchSize,
-      handle: (batch) => withBatchConsumerSpan({ ...batch, groupId: opts.groupId }, batch.records, () => inBatchContext(batch, () => handle(batch))),
+      handle: (batch) => withBatchConsumerSpan({ ...batch, groupId: opts.groupId }, batch.records, () => inBatchContext(batch, () => isolating(batch))),
       onError: (error, batch, attempt) => {
         deps.metrics.consumerErrors.inc({ group: opts.groupId, topic: batch.topic });
         this.logger.warn({ err: error, group: opts.groupId, topic: batch.topic, partition: batch.partition, attempt }, 'projection batch failed; retrying');

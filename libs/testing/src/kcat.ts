@@ -8,13 +8,15 @@ import { testEnv } from './env';
 export function kcatProduce(
   topic: string,
   records: { key: string; value: string }[],
-  opts: { compression?: 'gzip' | 'snappy' | 'lz4' | 'zstd'; partition?: number } = {},
+  opts: { compression?: 'gzip' | 'snappy' | 'lz4' | 'zstd'; partition?: number; maxMessageBytes?: number } = {},
 ): void {
   const input = records.map((r) => `${r.key}\t${r.value}`).join('\n') + '\n';
   const args = ['-b', testEnv().kafkaBrokers, '-P', '-t', topic, '-K', '\t', '-X', 'enable.idempotence=true'];
   if (opts.compression) args.push('-z', opts.compression);
   if (opts.partition !== undefined) args.push('-p', String(opts.partition));
-  execFileSync('kcat', args, { input, timeout: 30_000 });
+  // librdkafka refuses records above 1,000,000 bytes by default, below what a topic accepts.
+  if (opts.maxMessageBytes !== undefined) args.push('-X', `message.max.bytes=${opts.maxMessageBytes}`);
+  execFileSync('kcat', args, { input, timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
 }
 
 export function hasKcat(): boolean {

@@ -2,7 +2,7 @@ import { ConfigError, ProjectionRegistration } from '@im/service-kit';
 import { parseArgs } from 'node:util';
 import { resetCheckpoints } from './checkpoints';
 import { AdminContext } from './context';
-import { deadLetters, replayDeadLetters } from './dlq';
+import { deadLetters, replayDeadLetters, showDeadLetter } from './dlq';
 import { consumerLag } from './lag';
 import { AdminError, planRebuild, rebuild, watchRebuild } from './rebuild';
 import { formatTable } from './table';
@@ -13,13 +13,20 @@ const USAGE = `Usage: npm run admin -- <command> [options]
       Consumer lag per group/topic/partition: partition end, offset committed on Kafka, offset
       applied per the checkpoints table, and what remains to apply. --all adds every consumer group.
 
-  dlq list <topic> [--limit N] [--code CODE] [--key KEY] [--json]
+  dead-letters list <topic> [--limit N] [--code CODE] [--key KEY] [--json]
       The latest N (default 50) dead letters of <topic> (or <topic>.dlq): key, error code, reason,
-      source partition and offset.
+      source partition and offset, and whether the value was truncated to fit the DLQ topic.
 
-  dlq replay <topic> [--code CODE] [--key KEY] [--dry-run] [--json]
+  dead-letters show <topic> <partition>:<offset> [--json]
+      One dead letter in full (its partition and offset in <topic>.dlq, as listed): every header,
+      and the value as text; a truncated one with its original size and sha-256.
+
+  dead-letters replay <topic> [--code CODE] [--key KEY] [--dry-run] [--json]
       Re-produces the dead letters of <topic> (all, or those with CODE / KEY) to their source topic with
-      their original key, value and headers, minus the x-dlq-* headers.
+      their original key, value and headers, minus the x-dlq-* headers. Truncated dead letters are
+      not the original record and are never replayed (they are counted as skipped).
+
+  dlq is short for dead-letters.
 
   rebuild <service> <group> [--tables t1,t2|none] [--no-wait] [--json]
       Stop-the-world rebuild of one projection from offset 0. Stop every instance of <service>
@@ -77,7 +84,19 @@ async function run(argv: string[], registry: AdminRegistry): Promise<number> {
       print(rows as unknown as Record<string, unknown>[], ['group', 'topic', 'partition', 'end', 'committed', 'checkpoint', 'lag']);
       return 0;
     }
-    if (command === 'dlq' && (sub === 'list' || sub === 'replay') && rest.length === 1) {
+    const deadLetterCommand = command === 'dlq' || command === 'dead-letters';
+    if (deadLetterCommand && sub === 'show' && rest.length === 2) {
+      const letter = await showDeadLetter(ctx, rest[0], rest[1]);
+      if (values.json) process.stdout.write(`${JSON.stringify(letter, null, 2)}\n`);
+      else {
+        const { headers, value, ...fields } = letter;
+        for (const [name, v] of Object.entries(fields)) if (v !== undefined) process.stdout.write(`${name}: ${v}\n`);
+        for (const [name, v] of Object.entries(headers)) process.stdout.write(`header ${name}: ${v}\n`);
+        process.stdout.write(`value:\n${value ?? '(none)'}\n`);
+      }
+      return 0;
+    }
+    if (deadLetterCommand && (sub === 'list' || sub === 'replay') && rest.length === 1) {
       const letters = await deadLetters(ctx, rest[0], { code: values.code, key: values.key, progress: interactive });
       if (sub === 'list') {
         const limit = Number(values.limit);
@@ -85,21 +104,25 @@ async function run(argv: string[], registry: AdminRegistry): Promise<number> {
         const latest = [...letters].sort((a, b) => Number(a.timestamp < b.timestamp) - Number(a.timestamp > b.timestamp)).slice(0, limit);
         print(
           latest.map(({ record: _record, ...d }) => d),
-          ['partition', 'offset', 'timestamp', 'key', 'code', 'reason', 'sourceTopic', 'sourcePartition', 'sourceOffset'],
+          ['partition', 'offset', 'timestamp', 'key', 'code', 'reason', 'sourceTopic', 'sourcePartition', 'sourceOffset', 'truncated'],
         );
         return 0;
       }
+      // A truncated dead letter is not the record that was refused: replaying it would inject a different one.
+      const replayable = letters.filter((d) => !d.truncated);
+      const skipped = letters.length - replayable.length;
+      if (skipped > 0) process.stderr.write(`skipping ${skipped} truncated dead letter(s): their value is not the original (see \`dead-letters show\`)\n`);
       if (values['dry-run']) {
         print(
-          letters.map(({ record: _record, ...d }) => ({ ...d, wouldReplayTo: d.sourceTopic })),
+          replayable.map(({ record: _record, ...d }) => ({ ...d, wouldReplayTo: d.sourceTopic })),
           ['partition', 'offset', 'key', 'code', 'wouldReplayTo'],
         );
-        process.stderr.write(`dry run: ${letters.length} record(s) would be replayed; nothing was produced\n`);
+        process.stderr.write(`dry run: ${replayable.length} record(s) would be replayed; nothing was produced\n`);
         return 0;
       }
-      const replayed = await replayDeadLetters(ctx, letters, { progress: interactive });
-      if (values.json) process.stdout.write(`${JSON.stringify({ replayed })}\n`);
-      else process.stdout.write(`replayed ${replayed} record(s)\n`);
+      const replayed = await replayDeadLetters(ctx, replayable, { progress: interactive });
+      if (values.json) process.stdout.write(`${JSON.stringify(skipped > 0 ? { replayed, skipped } : { replayed })}\n`);
+      else process.stdout.write(`replayed ${replayed} record(s)${skipped > 0 ? `, skipped ${skipped} truncated` : ''}\n`);
       return 0;
     }
     if (command === 'checkpoints' && sub === 'reset' && rest.length === 2) {

@@ -1,6 +1,7 @@
 import { dlqTopicOf, HEADERS } from '@im/contracts';
 import { AdminContext } from './context';
 import { ProgressBar } from './progress';
+import { AdminError } from './rebuild';
 import { readTopic, StoredRecord } from './topic-reader';
 
 /** Added to a replayed record so it can be traced back to the dead letter it came from. */
@@ -17,6 +18,10 @@ export interface DeadLetter {
   sourceTopic: string;
   sourcePartition: string;
   sourceOffset: string;
+  /** The value was cut to fit the DLQ topic: it is not the original, and cannot be replayed. */
+  truncated: boolean;
+  originalSize?: string;
+  originalSha256?: string;
   record: StoredRecord;
 }
 
@@ -37,6 +42,9 @@ function toDeadLetter(dlqTopic: string, r: StoredRecord): DeadLetter {
     sourceTopic: text(r.headers, HEADERS.dlqSourceTopic) || dlqTopic.replace(/\.dlq$/, ''),
     sourcePartition: text(r.headers, HEADERS.dlqSourcePartition),
     sourceOffset: text(r.headers, HEADERS.dlqSourceOffset),
+    truncated: text(r.headers, HEADERS.dlqTruncated) === 'true',
+    originalSize: text(r.headers, HEADERS.dlqOriginalSize) || undefined,
+    originalSha256: text(r.headers, HEADERS.dlqOriginalSha256) || undefined,
     record: r,
   };
 }
@@ -47,6 +55,19 @@ export async function deadLetters(ctx: AdminContext, topic: string, opts: { code
   const records = await readTopic(ctx, dlqTopic, bar && ((d, t) => bar.update(d, t)));
   bar?.finish();
   return records.map((r) => toDeadLetter(dlqTopic, r)).filter((d) => (!opts.code || d.code === opts.code) && (!opts.key || d.key === opts.key));
+}
+
+/** One dead letter in full, `<partition>:<offset>` in the DLQ topic: its headers and its value. */
+export async function showDeadLetter(ctx: AdminContext, topic: string, position: string) {
+  const match = /^(\d+):(\d+)$/.exec(position);
+  if (!match) throw new AdminError(`expected <partition>:<offset> of the dead letter, got ${JSON.stringify(position)}`);
+  const [, partition, offset] = match;
+  const letter = (await deadLetters(ctx, topic)).find((d) => d.partition === Number(partition) && d.offset === offset);
+  if (!letter) throw new AdminError(`no dead letter at ${dlqTopicFor(topic)} ${partition}:${offset}`);
+  const { record, ...fields } = letter;
+  const headers = Object.fromEntries(Object.entries(record.headers).map(([name, value]) => [name, value.toString()]));
+  const value = record.value ?? null;
+  return { ...fields, size: value?.length ?? 0, headers, value: value?.toString('utf8') ?? null };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { TOPICS } from '@im/contracts';
 import { SendOutcome, SendRequest, SentMessage, sequenceBatch, sendKey } from '@im/fanout-domain';
+import { classifyFailure } from '@im/kafka';
 import { ambientEventHeaders, EventStore, OutboxRelay, StoredEvent } from '@im/persistence';
 import { CONFIG, OUTBOX_RELAY } from '@im/service-kit';
 import { channelKey, isPersonChannel } from '@im/shared-domain';
@@ -87,7 +88,8 @@ export class MessageSequencer {
     const previousLocked = this.lastLocked;
     let locked!: () => void;
     this.lastLocked = new Promise<void>((resolve) => (locked = resolve));
-    let outcomes: SendOutcome[];
+    let outcomes: SendOutcome[] | undefined;
+    let failed: unknown;
     try {
       // Membership and channel state acknowledged before any of these sends began decide them (G2).
       await this.inputs.barrier();
@@ -104,10 +106,19 @@ export class MessageSequencer {
         { onLocked: locked },
       );
     } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
+      failed = error;
     } finally {
       locked();
+    }
+    if (!outcomes) {
+      // One send's data refused by Postgres fails the whole batch: commit each alone (after this
+      // batch released its place in the lock order), so only that send fails and the others are stored.
+      if (batch.length > 1 && classifyFailure(failed) === 'deterministic') {
+        for (const p of batch) await this.commit([p]);
+      } else {
+        for (const p of batch) p.reject(failed);
+      }
+      return;
     }
     outcomes.forEach((outcome, i) => (outcome.kind === 'refused' ? batch[i].reject(outcome.error) : batch[i].resolve(sentOf(outcome))));
   }
