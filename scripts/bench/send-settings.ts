@@ -1,3 +1,5 @@
+import { flag, positive } from './env-settings';
+
 /**
  * The knobs of bench:send, all from the environment so `npm run bench:send` passes them through:
  *
@@ -39,15 +41,6 @@ export interface SendBenchSettings {
   /** How long deliveries may make no progress before a phase stops waiting for the rest. */
   deliveryQuietMs: number;
 }
-
-const flag = (value: string | undefined, fallback: boolean) => (value === undefined || value === '' ? fallback : !['0', 'false', 'no'].includes(value));
-
-const positive = (name: string, value: string | undefined, fallback: number) => {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${value}"`);
-  return n;
-};
 
 export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBenchSettings {
   const scale = positive('BENCH_SCALE', env.BENCH_SCALE, 1);

@@ -1,3 +1,5 @@
+import { flag, positive } from './env-settings';
+
 /**
  * The knobs of bench:sync, all from the environment so `npm run bench:sync` passes them through:
  *
@@ -55,15 +57,6 @@ export interface SyncBenchSettings {
   /** How long the storage step waits for the pruner to delete anything. */
   pruneWaitMs: number;
 }
-
-const flag = (value: string | undefined, fallback: boolean) => (value === undefined || value === '' ? fallback : !['0', 'false', 'no'].includes(value));
-
-const positive = (name: string, value: string | undefined, fallback: number) => {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${value}"`);
-  return n;
-};
 
 export function syncBenchSettings(env: NodeJS.ProcessEnv = process.env): SyncBenchSettings {
   const scale = positive('BENCH_SCALE', env.BENCH_SCALE, 1);
