@@ -1,4 +1,4 @@
-import { conversationView, ConversationView, fullSyncCursor, incrementalCursor, passesFilters, settledBelow, SyncQuery, toSyncQuery } from '@im/conversations-domain';
+import { conversationView, ConversationView, fullSyncCursor, incrementalCursor, passesFilters, settledBelow, SyncQuery, toSyncQuery, worthWaiting } from '@im/conversations-domain';
 import { DATA_SOURCE } from '@im/service-kit';
 import { channelAsSeenBy, channelKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
@@ -13,9 +13,9 @@ const SCAN_CHUNK = 500;
 
 /**
  * How long a sync whose answer reaches versions not settled yet (a writer of this service that
- * began earlier is still running) waits for that writer before answering with a cursor below them:
- * writers last milliseconds, and a cursor that stops short only means the next sync repeats a few
- * changes, so the wait is bounded.
+ * began earlier is still running) may wait for such writers before answering with a cursor below
+ * them: writers last milliseconds, and a cursor that stops short only means the next sync repeats a
+ * few changes, so the wait is bounded (and only for writers older than what it saw, worthWaiting).
  */
 const SETTLE_WAIT_MS = 1_000;
 
@@ -39,11 +39,13 @@ export class SyncConversations {
     const q = toSyncQuery(request);
     await this.projection.barrier();
     const deadline = Date.now() + SETTLE_WAIT_MS;
-    for (;;) {
-      const answer = await this.answer(q);
-      if (!answer.capped || Date.now() >= deadline) return answer.response;
+    let answer = await this.answer(q);
+    const firstReached = answer.cursor.reached;
+    while (worthWaiting(answer.cursor, answer.oldestWriter, firstReached) && Date.now() < deadline) {
       await this.repository.awaitTransaction(this.dataSource.manager, answer.oldestWriter, deadline);
+      answer = await this.answer(q);
     }
+    return answer.response;
   }
 
   /** One snapshot for the page, its recents and the version returned with it. */
@@ -62,7 +64,7 @@ export class SyncConversations {
         version: page.cursor.version,
         hasMore: page.hasMore,
       };
-      return { response, capped: page.cursor.capped, oldestWriter };
+      return { response, cursor: page.cursor, oldestWriter };
     });
   }
 

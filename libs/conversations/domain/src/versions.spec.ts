@@ -1,4 +1,4 @@
-import { fullSyncCursor, incrementalCursor, settledBelow, sliceVersions, VERSION_ORDINALS, versionBase } from './versions';
+import { fullSyncCursor, incrementalCursor, settledBelow, sliceVersions, VERSION_ORDINALS, versionBase, worthWaiting } from './versions';
 
 describe('sliceVersions', () => {
   const base = versionBase(900);
@@ -41,27 +41,35 @@ describe('sliceVersions', () => {
 });
 
 describe('sync cursors', () => {
+  it('asks a sync to wait only for writers older than what it saw', () => {
+    // Seen up to a change of transaction 104; transaction 102 still runs: worth waiting for.
+    expect(worthWaiting(incrementalCursor(5, versionBase(104), settledBelow(102)), 102)).toBe(true);
+    // After that wait, only transaction 110 (newer than anything seen first) runs: answer now.
+    expect(worthWaiting(incrementalCursor(5, versionBase(111), settledBelow(110)), 110, versionBase(104))).toBe(false);
+    expect(worthWaiting(incrementalCursor(5, versionBase(99), settledBelow(102)), 102)).toBe(false);
+  });
+
   const settled = settledBelow(100);
 
   it('resumes after the last change examined when it is settled', () => {
-    expect(incrementalCursor(5, settled - 3, settled)).toEqual({ version: settled - 3, capped: false });
+    expect(incrementalCursor(5, settled - 3, settled)).toEqual({ version: settled - 3, capped: false, reached: settled - 3 });
   });
 
   it('stays where it was when nothing changed', () => {
-    expect(incrementalCursor(42, undefined, settled)).toEqual({ version: 42, capped: false });
+    expect(incrementalCursor(42, undefined, settled)).toEqual({ version: 42, capped: false, reached: 42 });
   });
 
   it('never resumes past a version a transaction still in flight could commit below', () => {
     // A change of transaction 101 is visible, but transaction 100 may still commit a lower version.
-    expect(incrementalCursor(5, versionBase(101) + 2, settled)).toEqual({ version: settled - 1, capped: true });
+    expect(incrementalCursor(5, versionBase(101) + 2, settled)).toEqual({ version: settled - 1, capped: true, reached: versionBase(101) + 2 });
   });
 
   it('never moves a cursor backwards', () => {
-    expect(incrementalCursor(settled + 5, settled + 9, settled)).toEqual({ version: settled + 5, capped: true });
+    expect(incrementalCursor(settled + 5, settled + 9, settled)).toEqual({ version: settled + 5, capped: true, reached: settled + 9 });
   });
 
   it('starts incremental syncs after a full one at the newest settled version', () => {
-    expect(fullSyncCursor(settled - 1, settled)).toEqual({ version: settled - 1, capped: false });
-    expect(fullSyncCursor(versionBase(100), settled)).toEqual({ version: settled - 1, capped: true });
+    expect(fullSyncCursor(settled - 1, settled)).toEqual({ version: settled - 1, capped: false, reached: settled - 1 });
+    expect(fullSyncCursor(versionBase(100), settled)).toEqual({ version: settled - 1, capped: true, reached: versionBase(100) });
   });
 });

@@ -73,6 +73,8 @@ export interface SyncCursor {
   version: number;
   /** Whether the answer stopped at a change that is not settled yet (see `settledBelow`). */
   capped: boolean;
+  /** Where it would resume if every version it saw were settled. */
+  reached: number;
 }
 
 /**
@@ -82,12 +84,22 @@ export interface SyncCursor {
  * change is answered by the next sync, at the price of repeating the few unsettled ones.
  */
 export function incrementalCursor(sinceVersion: number, lastExamined: number | undefined, settled: number): SyncCursor {
-  if (lastExamined === undefined) return { version: sinceVersion, capped: false };
-  if (lastExamined < settled) return { version: Math.max(sinceVersion, lastExamined), capped: false };
-  return { version: Math.max(sinceVersion, settled - 1), capped: true };
+  const reached = Math.max(sinceVersion, lastExamined ?? sinceVersion);
+  if (lastExamined === undefined || lastExamined < settled) return { version: reached, capped: false, reached };
+  return { version: Math.max(sinceVersion, settled - 1), capped: true, reached };
 }
 
 /** Where incremental syncs start after a full one: the uid's newest version, if it is settled. */
 export function fullSyncCursor(currentVersion: number, settled: number): SyncCursor {
-  return currentVersion < settled ? { version: currentVersion, capped: false } : { version: settled - 1, capped: true };
+  return currentVersion < settled ? { version: currentVersion, capped: false, reached: currentVersion } : { version: settled - 1, capped: true, reached: currentVersion };
+}
+
+/**
+ * Whether a sync whose cursor stopped short should wait for the oldest writer in flight and answer
+ * again: only while that writer may still commit below what the first answer saw (`firstReached`).
+ * Writers that began later can only add newer changes, which the next sync brings; waiting for them
+ * under a steady load would chase one writer after another.
+ */
+export function worthWaiting(cursor: SyncCursor, oldestWriterInFlight: number, firstReached: number = cursor.reached): boolean {
+  return cursor.capped && settledBelow(oldestWriterInFlight) <= firstReached;
 }
