@@ -22,6 +22,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_outbox_backlog                                   gauge     committed events not yet on Kafka (alert when it keeps growing)
  *   process_*, nodejs_*                                 default   prom-client process metrics (CPU, memory, event loop lag, GC)
  */
+/** Latency buckets shared by the request and stream-item histograms, so their quantiles compare. */
+const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 @Injectable()
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -37,7 +40,7 @@ export class ServiceMetrics {
     name: 'im_grpc_request_duration_seconds',
     help: 'gRPC request latency',
     labelNames: ['method'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS_SECONDS,
     registers: [this.registry],
   });
 
@@ -59,7 +62,7 @@ export class ServiceMetrics {
     name: 'im_grpc_stream_item_duration_seconds',
     help: 'Time from reading a request on a gRPC stream to its answer',
     labelNames: ['method'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS_SECONDS,
     registers: [this.registry],
   });
 

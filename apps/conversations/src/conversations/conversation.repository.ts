@@ -218,8 +218,8 @@ export class ConversationRepository {
     if (changed.length === 0) return;
     await em.query(
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, left_version, applied_version, version, updated_at_ms)
-       SELECT t.uid, $1, $2, t.join_version, t.left_version, t.applied_version, t.version, $3
-         FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[]) AS t(uid, join_version, left_version, applied_version, version)
+       SELECT t.uid, $1, $2, t.join_version, t.left_version, t.applied_version, $8::bigint, $3
+         FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS t(uid, join_version, left_version, applied_version)
        ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
          SET join_version = excluded.join_version, left_version = excluded.left_version, applied_version = excluded.applied_version,
              version = excluded.version, updated_at_ms = excluded.updated_at_ms
@@ -232,7 +232,7 @@ export class ConversationRepository {
         changed.map((c) => c.next.joinVersion),
         changed.map((c) => c.next.leftVersion),
         changed.map((c) => c.next.appliedVersion),
-        changed.map(() => version),
+        version,
       ],
     );
   }
