@@ -196,10 +196,11 @@ export async function runSweep(sys: SystemUnderTest, spec: WorkloadSpec, setting
   return { steps, stopReason, frames: { ...gateways.frames }, streamsEnded: [...gateways.ended] };
 }
 
-/** A saturated closed-loop run on batched streams against the given (profiled) services. */
+/** A saturated closed-loop run (on batched streams when the workload has gateways) against the given (profiled) services. */
 export async function runSaturated(sys: SystemUnderTest, spec: WorkloadSpec, settings: SendBenchSettings): Promise<PhaseResult> {
   const groups = await createGroups(sys, spec.groups, spec.members);
-  const gateways = await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode: 'batched' });
+  const members = spec.gateways ? groups.flatMap((g) => g.members) : [];
+  const gateways = await Gateways.open(sys.fanout.grpcAddress, members, { count: spec.gateways ? settings.gatewayStreams : 0, mode: 'batched' });
   try {
     return await runPhase({ sys, groups, gateways }, settings, closedLoop(settings), { sampleCpu: true });
   } finally {

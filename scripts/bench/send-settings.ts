@@ -7,6 +7,7 @@ import { flag, positive } from './env-settings';
  *                            e.g. 0.05 for a smoke run on a busy machine
  *   BENCH_STEPS=a,b,c,sweep,raw,profile   the parts to run (default: all)
  *   BENCH_PROFILE=1|0        CPU-profile the services in an extra saturated 100 × 100 run (default 1 at full scale)
+ *   BENCH_PROFILE_WORKLOAD=b the workload of that profiled run: a (2-member groups, no gateway) or b (default)
  *   BENCH_ARRIVALS=poisson|even           open-loop arrivals (default poisson)
  *   BENCH_MAX_IN_FLIGHT=512  open-loop cap on outstanding sends
  *   BENCH_SENDERS=64         closed-loop concurrent senders
@@ -25,6 +26,7 @@ export interface SendBenchSettings {
   scale: number;
   steps: Set<Step>;
   profile: boolean;
+  profileWorkload: 'a' | 'b';
   arrivals: 'poisson' | 'even';
   maxInFlight: number;
   senders: number;
@@ -50,6 +52,8 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
   const arrivals = env.BENCH_ARRIVALS ?? 'poisson';
   if (arrivals !== 'poisson' && arrivals !== 'even') throw new Error('BENCH_ARRIVALS must be poisson or even');
   const profile = flag(env.BENCH_PROFILE, full);
+  const profileWorkload = env.BENCH_PROFILE_WORKLOAD ?? 'b';
+  if (profileWorkload !== 'a' && profileWorkload !== 'b') throw new Error('BENCH_PROFILE_WORKLOAD must be a or b');
   if (!profile) steps.delete('profile');
   // Durations shrink with the scale, down to floors that still give a handful of samples.
   const duration = (fullMs: number, floorMs: number) => Math.max(floorMs, Math.round(fullMs * scale));
@@ -57,6 +61,7 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
     scale,
     steps: steps as Set<Step>,
     profile,
+    profileWorkload,
     arrivals,
     maxInFlight: positive('BENCH_MAX_IN_FLIGHT', env.BENCH_MAX_IN_FLIGHT, 512),
     senders: positive('BENCH_SENDERS', env.BENCH_SENDERS, 64),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { makeEnvelope } from '@im/contracts';
 import { randomUUID } from 'node:crypto';
+import { escapeLiteral } from 'pg';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { crashPoint } from './crash-point';
 import { isRetryable, quoteIdent } from './data-source';
@@ -121,6 +122,9 @@ export class OutboxRelay {
    * Under those locks, a marker of the same streams can only have been left by a writer that died
    * between commit and publish: its events are published first, in the same send. `onLocked` is
    * called once the locks are held (a caller may order its writers by it).
+   *
+   * Round trips are what this path costs (each is a write syscall and a wake-up on both sides), so
+   * the locks and BEGIN go in one, and the marker delete, its COMMIT and the unlock in another.
    */
   async commitAndPublish<T>(
     streamIds: readonly string[],
@@ -129,27 +133,29 @@ export class OutboxRelay {
   ): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
+    let unlocked = false;
     try {
-      await runner.query(lockStreamsSql('pg_advisory_lock'), [
-        [...streamIds],
-      ]);
+      await runner.query(`${lockStreamsLiteralSql(streamIds)}; BEGIN`);
       opts.onLocked?.();
       const batchId = randomUUID();
-      const { result, events, orphans } = await inTransactionOn(runner, async (em) => {
+      const { result, events, orphans } = await retryingTransactionOn(runner, async (em) => {
         const orphans = await this.orphansOf(em, streamIds);
         return { ...(await work(em, batchId)), orphans };
       });
       crashPoint(`${this.opts.schema}:after-commit`);
       await this.publish([...orphans.events, ...events].map(recordOf));
-      // Losing this delete in a crash only publishes the batch again: no need to wait for the WAL flush.
-      await inTransactionOn(runner, async (em) => {
-        await em.query('SET LOCAL synchronous_commit TO off');
-        await em.query(`DELETE FROM ${this.batches} WHERE batch_id = ANY($1::uuid[])`, [[batchId, ...orphans.batchIds]]);
-      });
+      // Losing this delete in a crash only publishes the batch again: no need to wait for the WAL
+      // flush. It commits before the unlock, so the next writer to these streams never sees it.
+      await runner.query(
+        `BEGIN; SET LOCAL synchronous_commit TO off;
+         DELETE FROM ${this.batches} WHERE batch_id IN (${[batchId, ...orphans.batchIds].map(uuidLiteral).join(', ')});
+         COMMIT; SELECT pg_advisory_unlock_all()`,
+      );
+      unlocked = true;
       return result;
     } finally {
       // Unlocking fails only on a broken connection, whose session (and locks) is gone with it.
-      await runner.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      if (!unlocked) await runner.query('ROLLBACK; SELECT pg_advisory_unlock_all()').catch(() => undefined);
       await runner.release();
     }
   }
@@ -227,20 +233,38 @@ export class OutboxRelay {
   }
 }
 
-/** A transaction on the runner's connection, run again on deadlock or serialization failure. */
-async function inTransactionOn<T>(runner: QueryRunner, work: (em: EntityManager) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in the runner's transaction, which the caller has already begun (BEGIN sent with its
+ * previous statement), and commits it; on deadlock or serialization failure, rolls back and runs
+ * it again.
+ */
+async function retryingTransactionOn<T>(runner: QueryRunner, work: (em: EntityManager) => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    await runner.startTransaction();
     try {
       const result = await work(runner.manager);
-      await runner.commitTransaction();
+      await runner.query('COMMIT');
       return result;
     } catch (error) {
-      await runner.rollbackTransaction().catch(() => undefined);
       if (!isRetryable(error) || attempt >= 5) throw error;
+      await runner.query('ROLLBACK; BEGIN');
     }
   }
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A uuid as an SQL literal, for statements sent without parameters (several in one round trip). */
+function uuidLiteral(id: string): string {
+  if (!UUID.test(id)) throw new Error(`not a uuid: ${JSON.stringify(id)}`);
+  return `'${id}'::uuid`;
+}
+
+/**
+ * `lockStreamsSql('pg_advisory_lock')` with the stream ids as escaped literals, so that it can share
+ * a round trip with the statement after it (the simple query protocol takes no parameters).
+ */
+const lockStreamsLiteralSql = (streamIds: readonly string[]) =>
+  lockStreamsSql('pg_advisory_lock').replace('$1::text[]', `ARRAY[${streamIds.map((s) => escapeLiteral(s)).join(', ')}]::text[]`);
 
 /**
  * Takes the advisory lock of each stream in `$1` (text[]), in one fixed order so that writers and

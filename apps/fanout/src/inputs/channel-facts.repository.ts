@@ -21,16 +21,6 @@ export class ChannelFactsRepository {
       : { exists: false, ban: false, sendBan: false, disband: false };
   }
 
-  /** The facts of several channels in one query, by channelKey (absent: not known). */
-  async findMany(em: EntityManager, channels: readonly ChannelRef[]): Promise<Map<string, ChannelFacts>> {
-    const rows: { channel_type: number; channel_id: string; deleted: boolean; ban: boolean; send_ban: boolean; disband: boolean }[] = await em.query(
-      `SELECT f.channel_type, f.channel_id, f.deleted, f.ban, f.send_ban, f.disband
-         FROM fanout.channels f JOIN unnest($1::int[], $2::text[]) AS c(channel_type, channel_id) USING (channel_type, channel_id)`,
-      [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],
-    );
-    return new Map(rows.map((r) => [`${r.channel_type}:${r.channel_id}`, { exists: !r.deleted, ban: r.ban, sendBan: r.send_ban, disband: r.disband }]));
-  }
-
   /** Upserts the newest fact per channel; older versions (redelivery, replay) never overwrite newer ones. */
   async apply(em: EntityManager, facts: ChannelFact[]): Promise<void> {
     const newest = new Map<string, ChannelFact>();

@@ -1,4 +1,4 @@
-import { memberKey, MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
+import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
 import { ChannelRef, channelKey } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
@@ -59,19 +59,6 @@ export class MembershipRepository {
       [channel.channelType, channel.channelId, uid],
     );
     return rows.length ? Number(rows[0].join_version) : null;
-  }
-
-  /** Which of these (channel, uid) pairs are current memberships, as memberKey(channel, uid). */
-  async currentAmong(em: EntityManager, pairs: readonly { channel: ChannelRef; uid: string }[]): Promise<Set<string>> {
-    if (pairs.length === 0) return new Set();
-    const rows: { channel_type: number; channel_id: string; uid: string }[] = await em.query(
-      `SELECT ms.channel_type, ms.channel_id, ms.uid
-         FROM fanout.memberships ms
-         JOIN unnest($1::int[], $2::text[], $3::text[]) AS p(channel_type, channel_id, uid) USING (channel_type, channel_id, uid)
-        WHERE ms.left_version IS NULL`,
-      [pairs.map((p) => p.channel.channelType), pairs.map((p) => p.channel.channelId), pairs.map((p) => p.uid)],
-    );
-    return new Set(rows.map((r) => memberKey({ channelType: r.channel_type, channelId: r.channel_id }, r.uid)));
   }
 
   /**

@@ -1,9 +1,9 @@
 import { TOPICS } from '@im/contracts';
-import { SendOutcome, SendRequest, SentMessage, sequenceBatch, sendKey } from '@im/fanout-domain';
+import { SendOutcome, SendRequest, SentMessage, sequenceBatch } from '@im/fanout-domain';
 import { classifyFailure } from '@im/kafka';
 import { ambientEventHeaders, EventStore, OutboxRelay, StoredEvent } from '@im/persistence';
 import { CONFIG, OUTBOX_RELAY } from '@im/service-kit';
-import { channelKey, isPersonChannel } from '@im/shared-domain';
+import { channelKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,7 @@ import { FanoutConfig } from '../config/fanout.config';
 import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
 import { toStoredEventData } from './message.mapper';
 import { MessageRepository } from './message.repository';
+import { readSendInputs } from './send-inputs';
 
 interface PendingSend {
   request: SendRequest;
@@ -134,15 +135,7 @@ export class MessageSequencer {
     // Under the heads' locks a concurrent send of the same key has committed or not started, so
     // one idempotency lookup after locking is exact.
     const heads = await this.messages.lockHeads(em, channels);
-    const [stored, facts, members] = await Promise.all([
-      this.messages.findSent(em, unique(requests, sendKey)),
-      this.inputs.channels.findMany(em, channels),
-      this.inputs.membership.currentAmong(
-        em,
-        requests.filter((r) => !isPersonChannel(r.channel)).map((r) => ({ channel: r.channel, uid: r.fromUid })),
-      ),
-    ]);
-    const batch = sequenceBatch(requests, { heads, stored, facts, members }, randomUUID, new Date());
+    const batch = sequenceBatch(requests, { heads, ...(await readSendInputs(em, requests, channels)) }, randomUUID, new Date());
     await this.messages.insertMany(em, batch.messages);
     // stream version = seq: the events table's unique key also rules out a gap or a duplicate seq.
     const events = await this.store.append(
