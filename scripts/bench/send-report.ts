@@ -150,7 +150,9 @@ ${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (
 function cpuSection(r: SendBenchResults): string {
   const runs: { name: string; cpu: CpuUsage }[] = [
     ...r.workloads.flatMap((w) => (w.closed.cpu ? [{ name: `${w.spec.key})${w.mode ? ` ${w.mode}` : ''}${w.spec.ingressStreams ? ' SendMessages' : ''}`, cpu: w.closed.cpu }] : [])),
-    ...(r.profile?.run.cpu ? [{ name: `${r.profile.spec.key})${r.profile.spec.gateways ? ' batched' : ''}, profiled`, cpu: r.profile.run.cpu }] : []),
+    ...(r.profile?.run.cpu
+      ? [{ name: `${r.profile.spec.key})${r.profile.spec.gateways ? ' batched' : ''}${r.profile.spec.ingressStreams ? ' SendMessages' : ''}, profiled`, cpu: r.profile.run.cpu }]
+      : []),
   ];
   if (runs.length === 0) return '';
   const labels = runs[0].cpu.shares.map((s) => s.label);
@@ -172,7 +174,9 @@ ${table(['process', ...runs.map((run) => run.name)], rows, 'l' + 'r'.repeat(runs
 function profileSection(r: SendBenchResults): string {
   if (!r.profile) return '';
   const { run, summaries, spec } = r.profile;
-  const unprofiled = r.workloads.find((w) => w.spec.key === spec.key && !w.spec.ingressStreams && (!spec.gateways || w.mode === 'batched'))?.closed.load.ackedPerSec;
+  const unprofiled = r.workloads.find(
+    (w) => w.spec.key === spec.key && !w.spec.ingressStreams === !spec.ingressStreams && (!spec.gateways || w.mode === 'batched'),
+  )?.closed.load.ackedPerSec;
   const parts = Object.entries(summaries).map(([service, s]) => {
     const busy = s.sampledMs - s.idleMs;
     const heading = `#### ${service}
@@ -191,7 +195,7 @@ ${table(['function (self time)', 'share of busy', 'file or package (self time)',
   });
   return `### CPU profiles of the saturated run
 
-A separate closed-loop run of ${groupsName(spec)}${spec.gateways ? ' on batched streams' : ', no gateway,'} with channels, subscriptions and fanout
+A separate closed-loop run of ${groupsName(spec)}${spec.gateways ? ' on batched streams' : ', no gateway,'}${spec.ingressStreams ? ` sent on ${spec.ingressStreams} SendMessages streams,` : ''} with channels, subscriptions and fanout
 started under \`node --cpu-prof\` (${fmt(run.load.ackedPerSec)} msg/s under the profiler${unprofiled ? `, ${fmt(unprofiled)} without` : ''}). Self time
 of each service's main thread while the senders ran, by function and by file or package (\`pkg\`: node_modules;
 \`(garbage collector)\`, \`(program)\`: V8's own); shares are of the thread's busy time.

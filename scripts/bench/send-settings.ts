@@ -7,7 +7,8 @@ import { flag, positive } from './env-settings';
  *                            e.g. 0.05 for a smoke run on a busy machine
  *   BENCH_STEPS=a,b,c,sweep,raw,profile   the parts to run (default: all)
  *   BENCH_PROFILE=1|0        CPU-profile the services in an extra saturated 100 × 100 run (default 1 at full scale)
- *   BENCH_PROFILE_WORKLOAD=b the workload of that profiled run: a (2-member groups, no gateway) or b (default)
+ *   BENCH_PROFILE_WORKLOAD=b the workload of that profiled run: a (2-member groups, no gateway), a-streams (the
+ *                            same, sent on BENCH_INGRESS_STREAMS SendMessages streams, default 4) or b (default)
  *   BENCH_ARRIVALS=poisson|even           open-loop arrivals (default poisson)
  *   BENCH_MAX_IN_FLIGHT=512  open-loop cap on outstanding sends
  *   BENCH_SENDERS=64         closed-loop concurrent senders
@@ -26,7 +27,7 @@ export interface SendBenchSettings {
   scale: number;
   steps: Set<Step>;
   profile: boolean;
-  profileWorkload: 'a' | 'b';
+  profileWorkload: 'a' | 'a-streams' | 'b';
   arrivals: 'poisson' | 'even';
   maxInFlight: number;
   senders: number;
@@ -53,7 +54,7 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
   if (arrivals !== 'poisson' && arrivals !== 'even') throw new Error('BENCH_ARRIVALS must be poisson or even');
   const profile = flag(env.BENCH_PROFILE, full);
   const profileWorkload = env.BENCH_PROFILE_WORKLOAD ?? 'b';
-  if (profileWorkload !== 'a' && profileWorkload !== 'b') throw new Error('BENCH_PROFILE_WORKLOAD must be a or b');
+  if (profileWorkload !== 'a' && profileWorkload !== 'a-streams' && profileWorkload !== 'b') throw new Error('BENCH_PROFILE_WORKLOAD must be a, a-streams or b');
   if (!profile) steps.delete('profile');
   // Durations shrink with the scale, down to floors that still give a handful of samples.
   const duration = (fullMs: number, floorMs: number) => Math.max(floorMs, Math.round(fullMs * scale));
@@ -68,7 +69,11 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
     sweepStartPerSec: env.BENCH_SWEEP_START ? positive('BENCH_SWEEP_START', env.BENCH_SWEEP_START, 1) : undefined,
     writeDocs: flag(env.BENCH_WRITE_DOCS, full),
     brokerWaitMs: positive('BENCH_BROKER_WAIT_S', env.BENCH_BROKER_WAIT_S, 600) * 1000,
-    ingressStreams: env.BENCH_INGRESS_STREAMS ? Math.round(positive('BENCH_INGRESS_STREAMS', env.BENCH_INGRESS_STREAMS, 0)) : 0,
+    ingressStreams: env.BENCH_INGRESS_STREAMS
+      ? Math.round(positive('BENCH_INGRESS_STREAMS', env.BENCH_INGRESS_STREAMS, 0))
+      : profile && profileWorkload === 'a-streams'
+        ? 4
+        : 0,
     gatewayStreams: 10,
     closedLoopMs: duration(15_000, 2_000),
     openLoopMs: duration(10_000, 2_000),

@@ -48,7 +48,9 @@ export class LiveDeliveriesConsumer implements OnApplicationBootstrap, BeforeApp
       admin,
       groupId: `fanout.deliveries.${randomUUID()}`,
       topics: [TOPICS.fanoutEvents],
-      handle: (batch) => this.deliveries.push(toLiveItems(batch.records.map((r) => decodeEnvelope(r.value, FANOUT_EVENTS, r.key)))),
+      // Nobody attached to this instance: nothing to push, so not even worth decoding.
+      handle: async (batch) =>
+        hub.attached.size === 0 ? undefined : this.deliveries.push(toLiveItems(batch.records.map((r) => decodeEnvelope(r.value, FANOUT_EVENTS, r.key)))),
       onError: (error, batch) => this.logger.warn({ err: error, partition: batch.partition }, 'deliveries of a batch dropped'),
     });
   }
