@@ -4,8 +4,8 @@ import { Admin } from 'kafkajs';
 /**
  * The lag of a projection, sampled while a load runs: records on its input topics that it has not
  * applied yet, as the read barrier sees it (each partition's end offset minus the group's checkpoint
- * in the service's schema), and, beside it, the service's own gauge `im_kafka_consumer_lag` (set
- * after each applied batch, so it reads the lag as of the last batch) summed over the group.
+ * in the service's schema), and, beside it, the service's own gauge `im_kafka_consumer_lag` (read
+ * the same way when scraped) summed over the group.
  */
 
 export interface LagSample {

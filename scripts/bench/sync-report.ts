@@ -138,8 +138,8 @@ p50 ${ms(l.send.p50)} ms, p99 ${ms(l.send.p99)} ms.${failed}
 
 Lag = records on the projection's input topics not applied yet (end offsets minus the
 \`conversations.read-model\` checkpoints, as the read barrier counts it), sampled every ${fmt(l.sampleMs)} ms; beside it
-the service's own gauge \`im_kafka_consumer_lag\` summed over the group, which each applied batch sets from
-its fetch's high watermark, so it misses what arrived after the fetch. Maximum
+the service's own gauge \`im_kafka_consumer_lag\` summed over the group, which the service reads the same way
+when scraped. Maximum
 **${fmt(l.lag.max?.records ?? 0)} records** at ${s1(l.lag.max?.atMs ?? 0)} s (gauge maximum ${l.lag.maxGauge === undefined ? 'n/a' : fmt(l.lag.maxGauge)}); the lag ${back}.
 
 ${table(['t (s)', 'load', 'lag (records)', 'gauge'], lagTimeline(l.lag, l.loadEndMs), 'rlrr')}

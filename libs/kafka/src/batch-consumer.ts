@@ -72,7 +72,7 @@ export interface BatchConsumerOptions {
   /** A partition whose batch keeps failing for this long counts as stalled. */
   stallAfterMs?: number;
   onError?: (error: unknown, batch: ConsumedBatch, attempt: number) => void;
-  onApplied?: (batch: ConsumedBatch, lag: number) => void;
+  onApplied?: (batch: ConsumedBatch) => void;
   /** Every change of status (metrics and logs); `problem` says why it is not running. */
   onStatus?: (health: ConsumerHealth, cause?: unknown) => void;
 }
@@ -203,7 +203,7 @@ export class BatchConsumer {
           // Through the batch's own commit, not consumer.commitOffsets: once stop() has begun, kafkajs
           // silently drops the latter, and the slice that was finishing would be redelivered after a restart.
           await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
-          this.opts.onApplied?.(slice, Number(BigInt(batch.highWatermark) - BigInt(next)));
+          this.opts.onApplied?.(slice);
           await heartbeat();
         }
       },

@@ -85,3 +85,23 @@ export function topicSpec(topic: string, numPartitions: number, replicationFacto
   const minIsr = String(Math.min(2, replicationFactor));
   return { topic, numPartitions, replicationFactor, config: { ...config, 'min.insync.replicas': minIsr } };
 }
+
+/**
+ * Records each partition of `topics` holds that a consumer group has not applied yet: the partition's
+ * end minus the group's next offset (its log start when the group has applied nothing, or less than
+ * what retention has kept), keyed `topic:partition`. Read from the broker and the group's stored
+ * positions at the moment of the call, so a consumer that has stopped applying shows its lag growing.
+ */
+export async function consumerLag(admin: Admin, topics: readonly string[], positions: () => Promise<Map<string, bigint>>): Promise<Map<string, number>> {
+  const [ends, applied] = await Promise.all([Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))), positions()]);
+  const lag = new Map<string, number>();
+  for (const { topic, offsets } of ends) {
+    for (const { partition, high, low } of offsets) {
+      const key = `${topic}:${partition}`;
+      const next = applied.get(key) ?? 0n;
+      const from = next > BigInt(low) ? next : BigInt(low);
+      lag.set(key, Math.max(0, Number(BigInt(high) - from)));
+    }
+  }
+  return lag;
+}

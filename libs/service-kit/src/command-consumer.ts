@@ -1,15 +1,15 @@
 import { DataOf, decodeEnvelope, Envelope, MessageType, Rejection } from '@im/contracts';
-import { BatchConsumer, ConsumedBatch, ConsumedRecord, nextOffsetOf, RecordFailures, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
+import { BatchConsumer, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, RecordFailures, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
 import { CheckpointMismatchError, ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
 import { DomainError } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Kafka, Producer } from 'kafkajs';
+import { Admin, Kafka, Producer } from 'kafkajs';
 import { DataSource, EntityManager } from 'typeorm';
 import { commandKeyMismatch } from './command-key';
 import { ConsumerRegistry, supervisionOptions } from './consumer-supervision';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from './correlation';
 import { ServiceMetrics } from './metrics';
-import { CONFIG, DATA_SOURCE, KAFKA, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+import { CONFIG, DATA_SOURCE, KAFKA, KAFKA_ADMIN, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
 import { BaseConfig } from './config';
 
 export interface CommandConsumerOptions<M extends MessageType<unknown>> {
@@ -94,7 +94,7 @@ export class CommandConsumer<M extends MessageType<unknown>> {
         opts.metrics.consumerErrors.inc({ group: opts.groupId, topic: batch.topic });
         this.logger.warn({ err: error, topic: batch.topic, partition: batch.partition, attempt }, 'command batch failed; retrying');
       },
-      onApplied: (batch, lag) => opts.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, nextOffsetOf(batch), lag),
+      onApplied: (batch) => opts.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, nextOffsetOf(batch)),
     });
   }
 
@@ -149,6 +149,7 @@ export class CommandConsumer<M extends MessageType<unknown>> {
 export class CommandConsumerFactory {
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(KAFKA_ADMIN) private readonly admin: Admin,
     @Inject(PRODUCER) private readonly producer: Producer,
     @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
@@ -171,6 +172,8 @@ export class CommandConsumerFactory {
       config: this.config,
     });
     this.consumers.register(consumer);
+    const checkpoints = new ConsumerCheckpoints(this.service.schema, opts.groupId);
+    this.metrics.trackLag(opts.groupId, () => consumerLag(this.admin, [opts.topic], () => checkpoints.positions(this.dataSource, [opts.topic])));
     return consumer;
   }
 }

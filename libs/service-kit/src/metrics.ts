@@ -11,7 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_grpc_rejected_total{reason}                      counter   calls refused before any handler (UNAUTHENTICATED, RATE_LIMITED)
  *   im_grpc_stream_items_total{method,code}             counter   requests answered one by one on a stream (SendMessages), by their answer's status
  *   im_grpc_stream_item_duration_seconds{method}        histogram time from reading such a request to its answer
- *   im_kafka_consumer_lag{group,topic,partition}        gauge     records between the last applied offset and the partition end
+ *   im_kafka_consumer_lag{group,topic,partition}        gauge     records between the last applied offset and the partition end, read when scraped
  *   im_consumer_checkpoint_offset{group,topic,partition} gauge    projection position: next offset the group will apply
  *   im_kafka_records_applied_total{group,topic}         counter   records applied by consumers
  *   im_kafka_dead_letters_total{topic,code}             counter   records dead-lettered, by source topic and reason code
@@ -24,6 +24,29 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 /** Latency buckets shared by the request and stream-item histograms, so their quantiles compare. */
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/**
+ * The lag gauge, filled when scraped: each tracked group's reader runs then. A group whose reader
+ * fails (broker or database unreachable) reports no series for that scrape rather than a stale one.
+ */
+function lagGauge(registry: Registry, readers: Map<string, () => Promise<Map<string, number>>>) {
+  return new Gauge({
+    name: 'im_kafka_consumer_lag',
+    help: 'Records between the last applied offset and the partition end, per consumer group and partition (read when scraped)',
+    labelNames: ['group', 'topic', 'partition'] as const,
+    registers: [registry],
+    async collect() {
+      const read = await Promise.all([...readers].map(async ([group, reader]) => ({ group, lag: await reader().catch(() => new Map<string, number>()) })));
+      this.reset();
+      for (const { group, lag } of read) {
+        for (const [key, records] of lag) {
+          const at = key.lastIndexOf(':');
+          this.set({ group, topic: key.slice(0, at), partition: key.slice(at + 1) }, records);
+        }
+      }
+    },
+  });
+}
 
 @Injectable()
 export class ServiceMetrics {
@@ -73,12 +96,10 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  readonly consumerLag = new Gauge({
-    name: 'im_kafka_consumer_lag',
-    help: 'Records between the last applied offset and the partition end, per consumer group and partition',
-    labelNames: ['group', 'topic', 'partition'] as const,
-    registers: [this.registry],
-  });
+  /** Per consumer group, how to read its lag now (see `trackLag`). */
+  private readonly lagReaders = new Map<string, () => Promise<Map<string, number>>>();
+
+  readonly consumerLag = lagGauge(this.registry, this.lagReaders);
 
   readonly consumedRecords = new Counter({
     name: 'im_kafka_records_applied_total',
@@ -127,11 +148,18 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  /** Records where a consumer group stands after applying a batch (lag and checkpoint position). */
-  recordApplied(group: string, topic: string, partition: number, nextOffset: string, lag: number): void {
-    const labels = { group, topic, partition: String(partition) };
-    this.consumerLag.set(labels, lag);
-    this.checkpointOffset.set(labels, Number(nextOffset));
+  /** Records where a consumer group stands after applying a batch (its checkpoint position). */
+  recordApplied(group: string, topic: string, partition: number, nextOffset: string): void {
+    this.checkpointOffset.set({ group, topic, partition: String(partition) }, Number(nextOffset));
+  }
+
+  /**
+   * Makes `im_kafka_consumer_lag` of a group read at every scrape, from the broker's end offsets and
+   * the group's stored positions (`consumerLag`), never from the last batch applied: a consumer that
+   * has stopped applying would otherwise keep showing the lag it had when it stopped, usually 0.
+   */
+  trackLag(group: string, read: () => Promise<Map<string, number>>): void {
+    this.lagReaders.set(group, read);
   }
 
   constructor() {

@@ -1,5 +1,5 @@
 import { decodeEnvelope, Envelope, MessageType } from '@im/contracts';
-import { BatchConsumer, classifyFailure, ConsumedBatch, ConsumedRecord, nextOffsetOf, ReadBarrier, RecordFailures, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
+import { BatchConsumer, classifyFailure, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, ReadBarrier, RecordFailures, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
 import { CheckpointMismatchError, ConsumerCheckpoints, inTransaction } from '@im/persistence';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Admin, Kafka, Producer } from 'kafkajs';
@@ -135,9 +135,9 @@ export class Projection {
         deps.metrics.consumerErrors.inc({ group: opts.groupId, topic: batch.topic });
         this.logger.warn({ err: error, group: opts.groupId, topic: batch.topic, partition: batch.partition, attempt }, 'projection batch failed; retrying');
       },
-      onApplied: (batch, lag) => {
+      onApplied: (batch) => {
         const next = nextOffsetOf(batch);
-        deps.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, next, lag);
+        deps.metrics.recordApplied(opts.groupId, batch.topic, batch.partition, next);
         for (const listener of this.appliedListeners) listener(batch.topic, batch.partition, BigInt(next));
       },
     });
@@ -186,6 +186,7 @@ export class ProjectionFactory {
       config: this.config,
     });
     this.consumers.register(projection);
+    this.metrics.trackLag(opts.groupId, () => consumerLag(this.admin, opts.topics, () => projection.checkpoints.positions(this.dataSource, opts.topics)));
     return projection;
   }
 

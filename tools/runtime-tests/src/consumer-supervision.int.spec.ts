@@ -60,6 +60,9 @@ describe('a consumer that crashes', () => {
     }, 'readiness to report the crashed consumer');
     expect(down.body.checks[`consumer:${GROUP}`].error).toMatch(/crashed/);
     expect(await metric(service, 'im_kafka_consumer_up', `group="${GROUP}"`)).toBe(0);
+    // Its lag is read when scraped: the record it cannot apply counts, though it has applied no batch since.
+    const lag = () => metric(service!, 'im_kafka_consumer_lag', `group="${GROUP}",topic="${TOPIC}",partition="0"`);
+    expect(await lag()).toBeGreaterThanOrEqual(1);
     // Restarted, crashing again on the same batch, again and again: each time with backoff.
     await eventually(async () => ((await metric(service!, 'im_kafka_consumer_restarts_total', `group="${GROUP}",status="restarting"`)) ?? 0) >= 2, 'two restarts');
 
@@ -79,6 +82,7 @@ describe('a consumer that crashes', () => {
       );
       return row?.next_offset === end.high;
     }, 'the checkpoint to pass the new command');
+    await eventually(async () => (await lag()) === 0, 'the lag to read 0 again');
   });
 });
 
