@@ -124,6 +124,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
         ),
       );
       expect(keysOf(published, 'direct')).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      await Promise.all(writers.map((w) => w.settled()));
       expect(await markers()).toBe(0);
       expect(await writers[0].backlog()).toBe(0);
     });
@@ -135,6 +136,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
       const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema });
       await relay.commitAndPublish(['orphaned'], async (em, batchId) => ({ result: undefined, events: await store.append(em, [event('orphaned', 2)], { publishedBy: batchId }) }));
       expect(keysOf(published, 'orphaned')).toEqual([1, 2]);
+      await relay.settled();
       expect(await markers()).toBe(0);
     });
 

@@ -61,6 +61,8 @@ export class OutboxRelay {
   private running?: Promise<void>;
   private rerun?: Promise<void>;
   private stopped = false;
+  /** Marker deletes and unlocks of direct publishes still running (see `commitAndPublish`). */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -90,7 +92,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await Promise.allSettled([this.running, this.rerun]);
+    await Promise.allSettled([this.running, this.rerun, this.settled()]);
   }
 
   /**
@@ -117,23 +119,25 @@ export class OutboxRelay {
   /**
    * The direct path: runs `work` in one transaction on a connection that holds session locks on
    * `streamIds`, publishes the events it appended (with `publishedBy: batchId`) as soon as it
-   * committed, and resolves once the broker acknowledged them. The locks are held until then, so a
-   * writer of another instance to the same streams waits, and each stream reaches Kafka in order.
-   * Under those locks, a marker of the same streams can only have been left by a writer that died
-   * between commit and publish: its events are published first, in the same send. `onLocked` is
-   * called once the locks are held (a caller may order its writers by it).
+   * committed, and resolves once the broker acknowledged them. The locks are held until the batch's
+   * marker is deleted after that, so a writer of another instance to the same streams waits, and
+   * each stream reaches Kafka in order. Under those locks, a marker of the same streams can only
+   * have been left by a writer that died between commit and publish: its events are published
+   * first, in the same send. `onLocked` is called once the locks are held (a caller may order its
+   * writers by it), `onCommitted` once the transaction committed.
    *
    * Round trips are what this path costs (each is a write syscall and a wake-up on both sides), so
-   * the locks and BEGIN go in one, and the marker delete, its COMMIT and the unlock in another.
+   * the locks and BEGIN go in one, and the marker delete, its COMMIT and the unlock in another, which
+   * runs after the promise resolved: the caller's answer does not wait for it (`settled` does).
    */
   async commitAndPublish<T>(
     streamIds: readonly string[],
     work: (em: EntityManager, batchId: string) => Promise<{ result: T; events: StoredEvent[] }>,
-    opts: { onLocked?: () => void } = {},
+    opts: { onLocked?: () => void; onCommitted?: () => void } = {},
   ): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
-    let unlocked = false;
+    let published = false;
     try {
       await runner.query(`${lockStreamsLiteralSql(streamIds)}; BEGIN`);
       opts.onLocked?.();
@@ -142,22 +146,51 @@ export class OutboxRelay {
         const orphans = await this.orphansOf(em, streamIds);
         return { ...(await work(em, batchId)), orphans };
       });
+      opts.onCommitted?.();
       crashPoint(`${this.opts.schema}:after-commit`);
       await this.publish([...orphans.events, ...events].map(recordOf));
-      // Losing this delete in a crash only publishes the batch again: no need to wait for the WAL
-      // flush. It commits before the unlock, so the next writer to these streams never sees it.
-      await runner.query(
-        `BEGIN; SET LOCAL synchronous_commit TO off;
-         DELETE FROM ${this.batches} WHERE batch_id IN (${[batchId, ...orphans.batchIds].map(uuidLiteral).join(', ')});
-         COMMIT; SELECT pg_advisory_unlock_all()`,
-      );
-      unlocked = true;
+      published = true;
+      this.track(this.forgetAndUnlock(runner, [batchId, ...orphans.batchIds]));
       return result;
     } finally {
-      // Unlocking fails only on a broken connection, whose session (and locks) is gone with it.
-      if (!unlocked) await runner.query('ROLLBACK; SELECT pg_advisory_unlock_all()').catch(() => undefined);
-      await runner.release();
+      if (!published) await this.unlockAndRelease(runner);
     }
+  }
+
+  /** Resolves once every marker delete and unlock that `commitAndPublish` left running has finished. */
+  async settled(): Promise<void> {
+    while (this.cleanups.size > 0) await Promise.allSettled([...this.cleanups]);
+  }
+
+  private track(cleanup: Promise<void>): void {
+    const done = cleanup.catch((error) => this.opts.onError?.(error));
+    this.cleanups.add(done);
+    void done.finally(() => this.cleanups.delete(done));
+  }
+
+  /**
+   * Deletes the markers of published batches, then releases the streams' locks and the connection.
+   * Losing the delete in a crash only publishes the batch again, so it need not wait for the WAL
+   * flush; it commits before the unlock, so the next writer to these streams never sees it.
+   */
+  private async forgetAndUnlock(runner: QueryRunner, batchIds: string[]): Promise<void> {
+    try {
+      await runner.query(
+        `BEGIN; SET LOCAL synchronous_commit TO off;
+         DELETE FROM ${this.batches} WHERE batch_id IN (${batchIds.map(uuidLiteral).join(', ')});
+         COMMIT; SELECT pg_advisory_unlock_all()`,
+      );
+      await runner.release();
+    } catch (error) {
+      this.opts.onError?.(error);
+      await this.unlockAndRelease(runner);
+    }
+  }
+
+  /** Unlocking fails only on a broken connection, whose session (and locks) is gone with it. */
+  private async unlockAndRelease(runner: QueryRunner): Promise<void> {
+    await runner.query('ROLLBACK; SELECT pg_advisory_unlock_all()').catch(() => undefined);
+    await runner.release();
   }
 
   /** Markers (and their events, in order) of writers that died between commit and publish, locked for this transaction. */

@@ -17,7 +17,7 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
   SEND_STREAM_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
   SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
-  /** Send batches committed at once: one's transaction overlaps another's publish (each holds a pool connection). */
+  /** Send batches unanswered at once: one commits while the ones before it publish (each holds a pool connection). */
   SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(2),
   /**
    * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently

@@ -35,8 +35,10 @@ export class MessageSequencer {
   private readonly store = new EventStore('fanout');
   private readonly messages = new MessageRepository();
   private readonly queue: PendingSend[] = [];
-  /** Batches being committed right now. */
+  /** Batches started and not yet answered. */
   private inFlight = 0;
+  /** A batch is between its start and its commit: the next one waits for it (see `startBatches`). */
+  private committing = false;
   /** Resolves once the newest batch holds its channels' locks (or gave up). */
   private lastLocked: Promise<void> = Promise.resolve();
   private readonly maxBatch: number;
@@ -62,17 +64,26 @@ export class MessageSequencer {
   }
 
   /**
-   * Starts a batch of what is waiting while fewer than SEND_BATCHES_IN_FLIGHT are being committed,
-   * so one batch's barrier wait and transaction overlap another's publish. Batches to the same
-   * channel still commit and publish one after the other, in the order they started: each takes
-   * its locks after the batch before it holds its own, and queues on a shared channel's lock.
+   * Starts a batch of what is waiting once no other batch is still before its commit, while fewer
+   * than SEND_BATCHES_IN_FLIGHT are unanswered: one batch's transaction overlaps the publish of the
+   * one before it, and what arrives meanwhile waits for the next batch, so batches grow with the
+   * load instead of splitting it. Batches to the same channel still commit and publish one after the
+   * other, in the order they started: each takes its locks after the batch before it holds its
+   * own, and queues on a shared channel's lock.
    */
   private startBatches(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+    while (this.queue.length > 0 && !this.committing && this.inFlight < this.maxInFlight) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
-      void this.commit(batch).finally(() => {
+      this.committing = true;
+      const committed = () => {
+        if (!this.committing) return;
+        this.committing = false;
+        this.startBatches();
+      };
+      void this.commit(batch, committed).finally(() => {
         this.inFlight--;
+        committed();
         this.startBatches();
       });
     }
@@ -83,7 +94,7 @@ export class MessageSequencer {
    * The batch publishes its own events (no second transaction, no update per event), holding its
    * channels' stream locks until the broker acknowledged, so each channel reaches Kafka in seq order.
    */
-  private async commit(batch: PendingSend[]): Promise<void> {
+  private async commit(batch: PendingSend[], onCommitted: () => void = () => undefined): Promise<void> {
     // Batches take their channels' locks in the order they started, so sends submitted in order
     // (a SendMessages stream, a client) get their channel's seqs in that order.
     const previousLocked = this.lastLocked;
@@ -104,7 +115,7 @@ export class MessageSequencer {
             batch.map((p) => p.headers),
             batchId,
           ),
-        { onLocked: locked },
+        { onLocked: locked, onCommitted },
       );
     } catch (error) {
       failed = error;
