@@ -14,8 +14,9 @@ import { flag, positive } from './env-settings';
  *   BENCH_SENDERS=64         closed-loop concurrent senders
  *   BENCH_BROKER_WAIT_S=600  how long to wait for other consumers to leave the services' groups on the broker
  *   BENCH_SWEEP_START=...    first offered rate of the sweep (default a fifth of the 100 × 100 batched closed-loop rate)
- *   BENCH_INGRESS_STREAMS=0  when above 0, workload a) runs a second time with its sends on this many
+ *   BENCH_INGRESS_STREAMS=4  when above 0, workload a) runs a second time with its sends on this many
  *                            SendMessages streams (the gateways' batched ingress) instead of unary calls
+ *                            (default 4 at full scale, 0 otherwise)
  *   BENCH_WRITE_DOCS=1|0     write docs/benchmarks.md and docs/bench-send-latency.svg (default 1 at full
  *                            scale); otherwise the report goes to .cache/bench/
  */
@@ -71,7 +72,7 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
     brokerWaitMs: positive('BENCH_BROKER_WAIT_S', env.BENCH_BROKER_WAIT_S, 600) * 1000,
     ingressStreams: env.BENCH_INGRESS_STREAMS
       ? Math.round(positive('BENCH_INGRESS_STREAMS', env.BENCH_INGRESS_STREAMS, 0))
-      : profile && profileWorkload === 'a-streams'
+      : full || (profile && profileWorkload === 'a-streams')
         ? 4
         : 0,
     gatewayStreams: 10,

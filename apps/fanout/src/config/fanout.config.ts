@@ -17,8 +17,12 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
   SEND_STREAM_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
   SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
-  /** Send batches unanswered at once: one commits while the ones before it publish (each holds a pool connection). */
-  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(2),
+  /**
+   * Send batches unanswered at once: with 2 or more, one commits while the ones before it publish
+   * (each holds a pool connection). 1 measured best on a 2-core machine that also runs Kafka and
+   * Postgres (docs/benchmarks.md): there the overlap costs more CPU than it saves waiting.
+   */
+  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(1),
   /**
    * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently
    * used channels dropped first. The default holds several 100k-member channels in about 80 MB; a
