@@ -28,7 +28,24 @@ describe('loadConfig', () => {
   });
 
   it('splits and trims the bearer tokens', () => {
-    expect(authTokensOf(loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb,' }))).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+    expect(authTokensOf(loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb,' })).map((t) => t.token)).toEqual([
+      'aaaaaaaaaaaaaaaa',
+      'bbbbbbbbbbbbbbbb',
+    ]);
+  });
+
+  it('reads the scopes of each token; a bare token keeps every scope', () => {
+    const tokens = authTokensOf(loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'gateway:aaaaaaaaaaaaaaaa, admin+service:bbbbbbbbbbbbbbbb, cccccccccccccccc' }));
+    expect(tokens.map((t) => [t.token, [...t.scopes].sort()])).toEqual([
+      ['aaaaaaaaaaaaaaaa', ['gateway']],
+      ['bbbbbbbbbbbbbbbb', ['admin', 'service']],
+      ['cccccccccccccccc', ['admin', 'gateway', 'service']],
+    ]);
+  });
+
+  it('refuses an unknown scope and a short token behind a scope', () => {
+    expect(() => loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'root:aaaaaaaaaaaaaaaa' })).toThrow(/GRPC_AUTH_TOKENS: unknown scope "root" \(known: gateway, admin, service\)/);
+    expect(() => loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'gateway:short' })).toThrow(/GRPC_AUTH_TOKENS: every token must be at least 16 characters/);
   });
 
   it('refuses a token list without any token, rather than silently turning authentication off', () => {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { parseTokenEntry, ScopedToken } from './scopes';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -46,12 +47,21 @@ export const baseConfigSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(20_000),
   /** PEM file of the CA that signed the brokers' certificates (implies KAFKA_SSL); default: the system CAs. */
   KAFKA_SSL_CA_FILE: z.string().optional(),
-  /** Comma-separated bearer tokens accepted on im.v1 methods; unset = authentication off. */
+  /**
+   * Comma-separated bearer tokens accepted on im.v1 methods, each `scope[+scope...]:token` (scopes
+   * gateway, admin, service; see docs/security.md) or a bare token with every scope; unset =
+   * authentication off.
+   */
   GRPC_AUTH_TOKENS: z
     .string()
     .optional()
     .refine((v) => v === undefined || v.trim() === '' || tokensIn(v).length > 0, 'set at least one token, or leave it empty to turn authentication off')
-    .refine((v) => v === undefined || tokensIn(v).every((t) => t.length >= 16), 'every token must be at least 16 characters'),
+    .superRefine((v, ctx) => {
+      for (const entry of tokensIn(v ?? '').map(parseTokenEntry)) {
+        if (typeof entry === 'string') ctx.addIssue({ code: 'custom', message: entry });
+        else if (entry.token.length < 16) ctx.addIssue({ code: 'custom', message: 'every token must be at least 16 characters' });
+      }
+    }),
   GRPC_MAX_MESSAGE_BYTES: z.coerce
     .number()
     .int()
@@ -102,8 +112,11 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   return result.data as z.infer<S>;
 }
 
-/** The accepted bearer tokens, or none when authentication is off. */
-export const authTokensOf = (config: Pick<BaseConfig, 'GRPC_AUTH_TOKENS'>): string[] => tokensIn(config.GRPC_AUTH_TOKENS ?? '');
+/** The accepted bearer tokens with their scopes, or none when authentication is off. */
+export const authTokensOf = (config: Pick<BaseConfig, 'GRPC_AUTH_TOKENS'>): ScopedToken[] =>
+  tokensIn(config.GRPC_AUTH_TOKENS ?? '')
+    .map(parseTokenEntry)
+    .filter((t): t is ScopedToken => typeof t !== 'string');
 
 /** Tracing is off unless asked for: an OTLP endpoint, or TRACING=console for local debugging. */
 export const tracingModeOf = (config: Pick<BaseConfig, 'TRACING' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>): 'off' | 'otlp' | 'console' =>

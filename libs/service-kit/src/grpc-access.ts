@@ -7,42 +7,57 @@ import { grpcCallOf } from './grpc-call';
 import { grpcError } from './grpc-errors';
 import { ServiceMetrics } from './metrics';
 import { RateLimiter } from './rate-limit';
+import { mayCall, Scope, scopesFor } from './scopes';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-/** True when `presented` equals one of `accepted`; the time taken does not depend on where they differ. */
-export function tokenMatches(presented: string, accepted: Buffer[]): boolean {
+/**
+ * The index of the entry of `accepted` (token digests) that `presented` equals, or -1; the time
+ * taken does not depend on where they differ.
+ */
+export function matchingToken(presented: string, accepted: readonly Buffer[]): number {
   // Comparing fixed-size digests hides the token length too; every token is compared, no early exit.
   const candidate = digest(presented);
-  let match = false;
-  for (const token of accepted) match = timingSafeEqual(candidate, token) || match;
+  let match = -1;
+  accepted.forEach((token, i) => {
+    if (timingSafeEqual(candidate, token)) match = i;
+  });
   return match;
 }
 
+/** True when `presented` equals one of `accepted`. */
+export const tokenMatches = (presented: string, accepted: readonly Buffer[]) => matchingToken(presented, accepted) >= 0;
+
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
-/** Probes (grpc.health.v1) stay open so the platform can check an instance without credentials. */
-const isOpen = (context: ExecutionContext) => {
-  const pattern = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as { service?: string } | { service?: string }[] | undefined;
-  const patterns = Array.isArray(pattern) ? pattern : [pattern];
-  return patterns.some((p) => p?.service === 'Health');
+/** The proto service and method a handler serves (`@GrpcMethod` / `@GrpcStreamCall` metadata). */
+const methodOf = (context: ExecutionContext): { service?: string; rpc?: string } => {
+  const pattern = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as { service?: string; rpc?: string } | { service?: string; rpc?: string }[] | undefined;
+  return (Array.isArray(pattern) ? pattern[0] : pattern) ?? {};
 };
+
+/** Probes (grpc.health.v1) stay open so the platform can check an instance without credentials. */
+const isOpen = (context: ExecutionContext) => methodOf(context).service === 'Health';
 
 /**
  * Admission for every im.v1 call, before any handler runs: a bearer token from the configured list
- * (`authorization: Bearer <token>` metadata) when authentication is on, then the per-client rate
- * limit (per token, or per peer address when authentication is off).
+ * (`authorization: Bearer <token>` metadata) whose scopes may call the method (`scopesFor`) when
+ * authentication is on, then the per-client rate limit (per token, or per peer address when
+ * authentication is off).
  */
 @Injectable()
 export class GrpcAccessGuard implements CanActivate {
   private readonly tokens: Buffer[];
+  private readonly scopes: ReadonlySet<Scope>[];
   private readonly limiter?: RateLimiter;
 
   constructor(
     config: Pick<BaseConfig, 'GRPC_AUTH_TOKENS' | 'GRPC_RATE_LIMIT_PER_SECOND' | 'GRPC_RATE_LIMIT_BURST'>,
     private readonly metrics?: ServiceMetrics,
   ) {
-    this.tokens = authTokensOf(config).map(digest);
+    const accepted = authTokensOf(config);
+    this.tokens = accepted.map((t) => digest(t.token));
+    this.scopes = accepted.map((t) => t.scopes);
     const rate = config.GRPC_RATE_LIMIT_PER_SECOND ?? 0;
     if (rate > 0) this.limiter = new RateLimiter(rate, config.GRPC_RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(rate)));
   }
@@ -59,9 +74,16 @@ export class GrpcAccessGuard implements CanActivate {
     if (this.authEnabled) {
       const header = metadata?.get('authorization')?.[0];
       const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
-      if (!token || !tokenMatches(token, this.tokens)) {
+      const match = token ? matchingToken(token, this.tokens) : -1;
+      if (!token || match < 0) {
         this.metrics?.grpcRejected.inc({ reason: 'UNAUTHENTICATED' });
         throw grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', token ? 'the bearer token is not valid' : 'missing `authorization: Bearer <token>` metadata');
+      }
+      const { service = '', rpc = '' } = methodOf(context);
+      const allowed = scopesFor(service, rpc);
+      if (!mayCall(this.scopes[match], allowed)) {
+        this.metrics?.grpcRejected.inc({ reason: 'SCOPE_REQUIRED' });
+        throw grpcError(status.PERMISSION_DENIED, 'SCOPE_REQUIRED', `${service}/${rpc} needs a token with scope ${allowed.join(' or ')}`);
       }
       // Keyed by a digest so tokens never sit in memory as map keys or reach logs.
       client = `token:${digest(token).toString('hex').slice(0, 16)}`;

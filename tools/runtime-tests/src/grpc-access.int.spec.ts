@@ -63,6 +63,44 @@ describe('gRPC authentication (GRPC_AUTH_TOKENS)', () => {
   });
 });
 
+/** Scoped tokens on a real channels service: a gateway's token reads channels but cannot manage them. */
+describe('gRPC token scopes (GRPC_AUTH_TOKENS with scope:token entries)', () => {
+  const GATEWAY = 'gateway-only-token-0123456789';
+  const ADMIN = 'admin-only-token-0123456789ab';
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    service = await ServiceProcess.start('channels', { GRPC_AUTH_TOKENS: `gateway:${GATEWAY}, admin:${ADMIN}` });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('refuses a management call with a gateway token with PERMISSION_DENIED / SCOPE_REQUIRED, and nothing is created', async () => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const request = channel();
+    const error = await client.createChannel(request, bearer(GATEWAY)).catch((e) => e);
+    expect(reasonOf(error)).toMatchObject({ code: status.PERMISSION_DENIED, reason: 'SCOPE_REQUIRED' });
+    expect(error.details).toMatch(/ChannelService\/CreateChannel needs a token with scope admin or service/);
+    const lookup = await client.getChannel(request, bearer(GATEWAY)).catch((e) => e);
+    client.close();
+    expect(reasonOf(lookup)).toMatchObject({ code: status.NOT_FOUND });
+  });
+
+  it('lets the admin token manage and the gateway token read what it made', async () => {
+    const client = grpcClient('ChannelService', service.grpcAddress);
+    const request = channel();
+    await expect(client.createChannel(request, bearer(ADMIN))).resolves.toMatchObject({ version: 1 });
+    await expect(client.getChannel(request, bearer(GATEWAY))).resolves.toMatchObject({ version: 1 });
+    client.close();
+  });
+
+  it('counts scope refusals on /metrics', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();
+    expect(text).toMatch(/im_grpc_rejected_total\{reason="SCOPE_REQUIRED"\} [1-9]/);
+  });
+});
+
 describe('gRPC request limits', () => {
   let service: ServiceProcess;
 
