@@ -4,7 +4,7 @@
 # runs the migrations with
 #   node dist/out-tsc/scripts/migrate.js
 #   docker build --build-arg APP=channels -t im-backend/channels:local .
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: full dependencies from the lockfile, compile TypeScript ----
 FROM ${NODE_IMAGE} AS build

@@ -11,6 +11,8 @@ step "dependencies"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund
 fi
+# shellcheck source=scripts/project-node.sh
+source scripts/project-node.sh
 
 step "tools"
 # kcat is the independent Kafka client the integration tests produce commands with.

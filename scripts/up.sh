@@ -13,6 +13,8 @@ declare -A HTTP_PORTS=([channels]=9091 [subscriptions]=9092 [fanout]=9093 [conve
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund
 fi
+# shellcheck source=scripts/project-node.sh
+source scripts/project-node.sh
 
 bash scripts/infra/up.sh
 # shellcheck disable=SC1091

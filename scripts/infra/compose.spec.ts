@@ -177,7 +177,10 @@ describe('Dockerfile', () => {
   const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => ({ image: m[1], name: m[2] }));
 
   it('builds in one stage and runs from a separate, slim one', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    // The image runs the Node.js major the tests run on (the project's `node` devDependency).
+    const tested = JSON.parse(read('package.json')).devDependencies.node.split('.')[0];
+    expect(dockerfile).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${tested}-bookworm-slim$`, 'm'));
+    expect(process.versions.node.split('.')[0]).toBe(tested);
     expect(stages.every((s) => s.image === '${NODE_IMAGE}')).toBe(true);
     expect(stages.map((s) => s.name)).toEqual(['build', 'prod-deps', 'runtime']);
     // From the lockfile exactly, in both dependency stages.
