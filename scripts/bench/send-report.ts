@@ -224,7 +224,13 @@ ${table(
 
 export function renderSendReport(r: SendBenchResults): string {
   const s = r.settings;
-  const knobs = [s.scale !== 1 && `BENCH_SCALE=${s.scale}`, s.arrivals !== 'poisson' && `BENCH_ARRIVALS=${s.arrivals}`].filter(Boolean).join(' ');
+  const knobs = [
+    s.scale !== 1 && `BENCH_SCALE=${s.scale}`,
+    s.arrivals !== 'poisson' && `BENCH_ARRIVALS=${s.arrivals}`,
+    process.env.BENCH_SERVICE_ENV && `BENCH_SERVICE_ENV=${process.env.BENCH_SERVICE_ENV}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
   return [
     `Reproduce: \`${knobs ? `${knobs} ` : ''}npm run bench:send\` (starts channels, subscriptions and fanout on the provisioned broker and a
 \`<db>_bench\` database; Kafka, Postgres, the services and the bench share the machine). Payload 200 bytes. Run on

@@ -17,6 +17,7 @@ import { flag, positive } from './env-settings';
  *   BENCH_INGRESS_STREAMS=4  when above 0, workload a) runs a second time with its sends on this many
  *                            SendMessages streams (the gateways' batched ingress) instead of unary calls
  *                            (default 4 at full scale, 0 otherwise)
+ *   BENCH_SERVICE_ENV=...    settings for the services, NAME=value,NAME=value (e.g. SEND_BATCHES_IN_FLIGHT=2)
  *   BENCH_WRITE_DOCS=1|0     write docs/benchmarks.md and docs/bench-send-latency.svg (default 1 at full
  *                            scale); otherwise the report goes to .cache/bench/
  */

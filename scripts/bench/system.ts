@@ -9,6 +9,20 @@ import { childrenOf, CpuTarget, listeningPid } from './cpu-usage';
 const SERVICES = ['channels', 'subscriptions', 'fanout'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
+/**
+ * Settings passed to every service, from BENCH_SERVICE_ENV (`NAME=value,NAME=value`), to measure
+ * another configuration (e.g. SEND_BATCHES_IN_FLIGHT=2) without editing the defaults.
+ */
+function serviceEnv(raw = process.env.BENCH_SERVICE_ENV ?? ''): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of raw.split(',').filter((p) => p.trim() !== '')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`BENCH_SERVICE_ENV: expected NAME=value, got "${pair}"`);
+    env[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return env;
+}
+
 export class SystemUnderTest {
   private constructor(
     private readonly processes: Record<ServiceName, ServiceProcess>,
@@ -28,7 +42,7 @@ export class SystemUnderTest {
       SERVICES.map((name) => {
         const dir = opts.profileDir && join(opts.profileDir, name);
         if (dir) mkdirSync(dir, { recursive: true });
-        return ServiceProcess.start(name, {}, { nodeArgs: dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [] });
+        return ServiceProcess.start(name, serviceEnv(), { nodeArgs: dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [] });
       }),
     );
     const processes = Object.fromEntries(SERVICES.map((name, i) => [name, started[i]])) as Record<ServiceName, ServiceProcess>;
