@@ -119,7 +119,7 @@ describe('channels service over gRPC, on real Kafka and Postgres', () => {
     health.close();
     expect((await fetch(`http://127.0.0.1:${service.httpPort}/health/live`)).status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();
-    expect(metrics).toContain('im_grpc_requests_total{method="ChannelsGrpcController.createChannel",code="OK"}');
+    expect(metrics).toContain('im_grpc_requests_total{method="im.v1.ChannelService/CreateChannel",code="OK"}');
   });
 
   it('creates its topics at start, including the commands DLQ', async () => {

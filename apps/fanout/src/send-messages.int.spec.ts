@@ -157,9 +157,9 @@ describe('SendMessages: batched ingress for gateways (channels and fanout as pro
     // Each answer is counted by its status; the stream itself is one call.
     const metrics = await (await fetch(`http://127.0.0.1:${services.fanoutProcess.httpPort}/metrics`)).text();
     for (const code of ['OK', 'INVALID_ARGUMENT', 'PERMISSION_DENIED', 'NOT_FOUND']) {
-      expect(metrics).toMatch(new RegExp(`im_grpc_stream_items_total\\{method="SendMessagesGrpcController\\.sendMessages",code="${code}"\\} [1-9]`));
+      expect(metrics).toMatch(new RegExp(`im_grpc_stream_items_total\\{method="im\\.v1\\.MessageService/SendMessages",code="${code}"\\} [1-9]`));
     }
-    expect(metrics).toMatch(/im_grpc_requests_total\{method="SendMessagesGrpcController\.sendMessages",code="OK"\} [1-9]/);
+    expect(metrics).toMatch(/im_grpc_requests_total\{method="im\.v1\.MessageService\/SendMessages",code="OK"\} [1-9]/);
   });
 
   it('interleaves streamed and unary sends to one channel into one gapless sequence, and delivers both alike', async () => {

@@ -1,4 +1,7 @@
 import { GRPC_LOADER_OPTIONS, GRPC_PACKAGES, PROTO_FILES, PROTO_ROOT } from '@im/contracts';
+import type { Server } from '@grpc/grpc-js';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions, Transport } from '@nestjs/microservices';
@@ -52,6 +55,10 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
         loader: GRPC_LOADER_OPTIONS,
         maxReceiveMessageLength: maxMessageBytes,
         maxSendMessageLength: maxMessageBytes,
+        // Served by grpc-js itself, beside Nest's handlers: it describes the contract, nothing more.
+        onLoadPackageDefinition: config.GRPC_REFLECTION
+          ? (definition: PackageDefinition, server: Server) => new ReflectionService(definition).addToServer(server)
+          : undefined,
       },
     },
     { inheritAppConfig: true },

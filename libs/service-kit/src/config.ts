@@ -62,6 +62,11 @@ export const baseConfigSchema = z.object({
         else if (entry.token.length < 16) ctx.addIssue({ code: 'custom', message: 'every token must be at least 16 characters' });
       }
     }),
+  /** gRPC server reflection, for grpcurl, grpcui and Postman (answers without a token: the contract is public). */
+  GRPC_REFLECTION: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('true')
+    .transform((v) => v !== 'false' && v !== '0'),
   GRPC_MAX_MESSAGE_BYTES: z.coerce
     .number()
     .int()

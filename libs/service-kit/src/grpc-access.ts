@@ -1,9 +1,8 @@
 import { status } from '@grpc/grpc-js';
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import { PATTERN_METADATA } from '@nestjs/microservices/constants';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { authTokensOf, BaseConfig } from './config';
-import { grpcCallOf } from './grpc-call';
+import { grpcCallOf, grpcMethodOf } from './grpc-call';
 import { grpcError } from './grpc-errors';
 import { ServiceMetrics } from './metrics';
 import { RateLimiter } from './rate-limit';
@@ -30,14 +29,8 @@ export const tokenMatches = (presented: string, accepted: readonly Buffer[]) => 
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
-/** The proto service and method a handler serves (`@GrpcMethod` / `@GrpcStreamCall` metadata). */
-const methodOf = (context: ExecutionContext): { service?: string; rpc?: string } => {
-  const pattern = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as { service?: string; rpc?: string } | { service?: string; rpc?: string }[] | undefined;
-  return (Array.isArray(pattern) ? pattern[0] : pattern) ?? {};
-};
-
 /** Probes (grpc.health.v1) stay open so the platform can check an instance without credentials. */
-const isOpen = (context: ExecutionContext) => methodOf(context).service === 'Health';
+const isOpen = (context: ExecutionContext) => grpcMethodOf(context).service === 'Health';
 
 /**
  * Admission for every im.v1 call, before any handler runs: a bearer token from the configured list
@@ -79,7 +72,7 @@ export class GrpcAccessGuard implements CanActivate {
         this.metrics?.grpcRejected.inc({ reason: 'UNAUTHENTICATED' });
         throw grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', token ? 'the bearer token is not valid' : 'missing `authorization: Bearer <token>` metadata');
       }
-      const { service = '', rpc = '' } = methodOf(context);
+      const { service, rpc } = grpcMethodOf(context);
       const allowed = scopesFor(service, rpc);
       if (!mayCall(this.scopes[match], allowed)) {
         this.metrics?.grpcRejected.inc({ reason: 'SCOPE_REQUIRED' });

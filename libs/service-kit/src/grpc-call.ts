@@ -1,4 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
+import type { ExecutionContext } from '@nestjs/common';
+import { PATTERN_METADATA } from '@nestjs/microservices/constants';
 
 /** What enhancers need of a grpc-js server call: its metadata and its peer, and for streams the stream itself. */
 export interface GrpcServerCall {
@@ -43,3 +45,13 @@ export function grpcCallOf(args: readonly unknown[]): GrpcCallParts {
   }
   return { metadata: second as Metadata | undefined, call: isServerCall(third) ? third : undefined, streamCall: false };
 }
+
+/** The proto service (without its package) and method a handler serves, from its `@GrpcMethod` / `@GrpcStreamCall` metadata. */
+export function grpcMethodOf(context: ExecutionContext): { service: string; rpc: string } {
+  const pattern = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as { service?: string; rpc?: string } | { service?: string; rpc?: string }[] | undefined;
+  const { service = '', rpc = '' } = (Array.isArray(pattern) ? pattern[0] : pattern) ?? {};
+  return { service, rpc };
+}
+
+/** A method's full name as gRPC clients, tools and dashboards know it, e.g. `im.v1.ChannelService/CreateChannel`. */
+export const fullMethodName = (service: string, rpc: string) => `${service === 'Health' ? 'grpc.health.v1' : 'im.v1'}.${service}/${rpc}`;

@@ -6,7 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { contextFromHeaders, kafkaTracingEnabled, traceHeadersOf } from '@im/kafka';
 import { context as otelContext, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from './correlation';
-import { grpcCallOf } from './grpc-call';
+import { fullMethodName, grpcCallOf, grpcMethodOf } from './grpc-call';
 import { toRpcException, toStreamStatus } from './grpc-errors';
 import { ServiceMetrics } from './metrics';
 
@@ -47,7 +47,8 @@ export class GrpcMetricsInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'rpc') return next.handle();
-    const method = `${context.getClass().name}.${context.getHandler().name}`;
+    const { service, rpc } = grpcMethodOf(context);
+    const method = fullMethodName(service, rpc);
     const stop = this.metrics.grpcDuration.startTimer({ method });
     return next.handle().pipe(
       tap({
@@ -80,9 +81,12 @@ export class GrpcContextInterceptor implements NestInterceptor {
     const carrier: Record<string, string> = {};
     for (const [key, value] of Object.entries(metadata?.getMap() ?? {})) if (typeof value === 'string') carrier[key] = value;
     const parent = contextFromHeaders(carrier);
+    const { service, rpc } = grpcMethodOf(context);
+    // Named as the OpenTelemetry conventions for RPC spans have it: `package.Service/Method`.
+    const name = fullMethodName(service, rpc);
     const span = trace.getTracer('im-grpc').startSpan(
-      `${context.getClass().name}.${context.getHandler().name}`,
-      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': context.getHandler().name, 'im.correlation_id': correlationId } },
+      name,
+      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': name.split('/')[0], 'rpc.method': rpc, 'im.correlation_id': correlationId } },
       parent,
     );
     const active = trace.setSpan(parent, span);

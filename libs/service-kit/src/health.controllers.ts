@@ -1,6 +1,7 @@
 import { Controller, Get, Header, HttpCode, Res } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { Response } from 'express';
+import { distinctUntilChanged, exhaustMap, map, Observable, timer } from 'rxjs';
 import { ServiceMetrics } from './metrics';
 import { Readiness } from './readiness';
 
@@ -35,21 +36,39 @@ export class HttpHealthController {
 /** The grpc.health.v1 service name liveness probes ask for (the HTTP twin is /health/live). */
 export const LIVENESS_SERVICE = 'liveness';
 
-/** grpc.health.v1.Health, so Kubernetes' native gRPC probes and grpc_health_probe work. */
+/** How often a Watch looks at readiness (itself cached for a second): a change reaches watchers within about this long. */
+export const HEALTH_WATCH_INTERVAL_MS = 1_000;
+
+/** grpc.health.v1.Health, so Kubernetes' native gRPC probes, grpc_health_probe and client-side health checking work. */
 @Controller()
 export class GrpcHealthController {
   constructor(private readonly readiness: Readiness) {}
 
   @GrpcMethod('Health', 'Check')
   async check(request: { service?: string }) {
+    return { status: await this.statusOf(request.service) };
+  }
+
+  /**
+   * The status now, then every change of it, until the client cancels (grpc.health.v1: a service
+   * unknown now is answered SERVICE_UNKNOWN and the stream stays open). A drain shows as NOT_SERVING.
+   */
+  @GrpcMethod('Health', 'Watch')
+  watch(request: { service?: string }): Observable<{ status: string }> {
+    return timer(0, HEALTH_WATCH_INTERVAL_MS).pipe(
+      exhaustMap(() => this.statusOf(request.service)),
+      distinctUntilChanged(),
+      map((status) => ({ status })),
+    );
+  }
+
+  private async statusOf(service: string | undefined): Promise<string> {
     // Liveness asks only whether the process answers: a Kafka or Postgres outage, or a drain in
     // progress, makes the pod unready but must never get it restarted.
-    if (request.service === LIVENESS_SERVICE) return { status: 'SERVING' };
+    if (service === LIVENESS_SERVICE) return 'SERVING';
     // The empty service name means "the server as a whole"; every im.v1 service shares its fate.
-    if (request.service && !request.service.startsWith('im.v1.')) {
-      return { status: 'SERVICE_UNKNOWN' };
-    }
+    if (service && !service.startsWith('im.v1.')) return 'SERVICE_UNKNOWN';
     const report = await this.readiness.check();
-    return { status: report.ready ? 'SERVING' : 'NOT_SERVING' };
+    return report.ready ? 'SERVING' : 'NOT_SERVING';
   }
 }

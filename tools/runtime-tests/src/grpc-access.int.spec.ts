@@ -1,4 +1,5 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { grpcClient, reasonOf, ServiceProcess, uniqueId } from '@im/testing';
 
 jest.setTimeout(120_000);
@@ -51,9 +52,18 @@ describe('gRPC authentication (GRPC_AUTH_TOKENS)', () => {
     client.close();
   });
 
-  it('leaves grpc.health.v1 open for probes', async () => {
+  it('leaves grpc.health.v1 open for probes, Check and Watch', async () => {
     const health = grpcClient('Health', service.grpcAddress);
     await expect(health.check({ service: '' })).resolves.toMatchObject({ status: 'SERVING' });
+    // Watch streams the status from its first message on; the client ends it when it has seen enough.
+    const watch = health.raw.watch({ service: 'im.v1.ChannelService' });
+    const first = await new Promise<unknown>((resolve, reject) => {
+      watch.once('data', resolve);
+      watch.once('error', reject);
+    });
+    expect(first).toMatchObject({ status: 'SERVING' });
+    watch.on('error', () => undefined); // the CANCELLED status of our own cancel
+    watch.cancel();
     health.close();
   });
 
@@ -61,7 +71,38 @@ describe('gRPC authentication (GRPC_AUTH_TOKENS)', () => {
     const text = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();
     expect(text).toMatch(/im_grpc_rejected_total\{reason="UNAUTHENTICATED"\} [1-9]/);
   });
+
+  it('answers server reflection without a token, as grpcurl asks it: the services and their descriptors', async () => {
+    const answers = await reflect(service.grpcAddress, [{ listServices: '' }, { fileContainingSymbol: 'im.v1.ChannelService' }]);
+    const names = answers[0].listServicesResponse.service.map((s: { name: string }) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['im.v1.ChannelService', 'grpc.health.v1.Health']));
+    expect(answers[1].fileDescriptorResponse.fileDescriptorProto.length).toBeGreaterThan(0);
+  });
 });
+
+/** Asks grpc.reflection.v1 the given questions on one stream, as reflection clients do; resolves with the answers in order. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function reflect(address: string, questions: object[]): Promise<any[]> {
+  const protoPath = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const loaded = loadPackageDefinition(loadSync(protoPath, { longs: String, defaults: true, oneofs: true })) as any;
+  const client = new loaded.grpc.reflection.v1.ServerReflection(address, credentials.createInsecure());
+  const call = client.serverReflectionInfo();
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const answers: any[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (answer: unknown) => answers.push(answer) === questions.length && resolve());
+      call.on('error', reject);
+    });
+    for (const question of questions) call.write(question);
+    await done;
+    return answers;
+  } finally {
+    call.end();
+    client.close();
+  }
+}
 
 /** Scoped tokens on a real channels service: a gateway's token reads channels but cannot manage them. */
 describe('gRPC token scopes (GRPC_AUTH_TOKENS with scope:token entries)', () => {

@@ -1,6 +1,6 @@
 import { ServerDuplexStream, status } from '@grpc/grpc-js';
 import { MESSAGE_SERVICE, SendMessagesResponse } from '@im/contracts';
-import { CONFIG, grpcError, ServiceMetrics, statusPartsOf, toStreamStatus } from '@im/service-kit';
+import { CONFIG, fullMethodName, grpcError, ServiceMetrics, statusPartsOf, toStreamStatus } from '@im/service-kit';
 import { invalidArgument } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Controller, Inject, Logger } from '@nestjs/common';
 import { GrpcStreamCall } from '@nestjs/microservices';
@@ -16,7 +16,7 @@ export interface SendMessagesItem {
 }
 
 /** The metrics label of the stream's requests, as the gRPC interceptors name the call itself. */
-const METHOD = 'SendMessagesGrpcController.sendMessages';
+const METHOD = fullMethodName('MessageService', 'SendMessages');
 
 /**
  * How long a shutdown waits for the answers of requests already read (they are in a group commit
