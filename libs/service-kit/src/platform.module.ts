@@ -2,6 +2,7 @@ import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationBootstr
 import { createKafka, createProducer, ensureTopics, sendRecords, topicSpec } from '@im/kafka';
 import { createServiceDataSource, migrate, OutboxRelay } from '@im/persistence';
 import { Admin, Kafka, Producer } from 'kafkajs';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource, MigrationInterface } from 'typeorm';
 import { CommandConsumerFactory } from './command-consumer';
@@ -86,10 +87,18 @@ export class PlatformModule {
             level: config.LOG_LEVEL,
             base: { service: service.name },
             autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
-            // Every line written inside a gRPC call or a consumed record names its unit of work.
+            // Every line written inside a gRPC call or a consumed record names its unit of work, and,
+            // when tracing is on, its trace and span (the field names of OpenTelemetry's log model).
             mixin: () => {
+              const fields: Record<string, string> = {};
               const correlationId = currentCorrelationId();
-              return correlationId ? { correlationId } : {};
+              if (correlationId) fields.correlationId = correlationId;
+              const span = trace.getActiveSpan()?.spanContext();
+              if (span && isSpanContextValid(span)) {
+                fields.trace_id = span.traceId;
+                fields.span_id = span.spanId;
+              }
+              return fields;
             },
           },
         }),

@@ -140,4 +140,18 @@ describe('trace context through a running service', () => {
     const [event] = await events.waitFor((r) => r.key === key, 'the event of the traced command');
     expect(traceIdOf(event.headers.traceparent)).toBe(traceIdOf(origin));
   });
+
+  it('writes the trace and span ids into the log lines of the work it traces', async () => {
+    const origin = newTraceparent();
+    const key = `2:${uniqueId('traced-bad')}`;
+    const producer = await testProducer();
+    // Not JSON: dead-lettered, with a warning logged while its consumer span is active.
+    await producer.send({ topic: TOPICS.channelsCommands, messages: [{ key, value: 'not json', headers: { traceparent: origin } }] });
+    await producer.disconnect();
+    const line = await eventually(
+      async () => service.logs.split('\n').find((l) => l.startsWith('{') && l.includes(`"trace_id":"${traceIdOf(origin)}"`)),
+      'a log line with the trace id of the refused command',
+    );
+    expect(JSON.parse(line!)).toMatchObject({ trace_id: traceIdOf(origin), span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
+  });
 });
