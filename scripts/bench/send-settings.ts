@@ -8,7 +8,8 @@ import { flag, positive } from './env-settings';
  *   BENCH_STEPS=a,b,c,sweep,raw,profile   the parts to run (default: all)
  *   BENCH_PROFILE=1|0        CPU-profile the services in an extra saturated 100 × 100 run (default 1 at full scale)
  *   BENCH_PROFILE_WORKLOAD=b the workload of that profiled run: a (2-member groups, no gateway), a-streams (the
- *                            same, sent on BENCH_INGRESS_STREAMS SendMessages streams, default 4) or b (default)
+ *                            same, sent on BENCH_INGRESS_STREAMS SendMessages streams, default 4), b (default)
+ *                            or c (1 group × 10,000 members, batched streams)
  *   BENCH_ARRIVALS=poisson|even           open-loop arrivals (default poisson)
  *   BENCH_MAX_IN_FLIGHT=512  open-loop cap on outstanding sends
  *   BENCH_SENDERS=64         closed-loop concurrent senders
@@ -29,7 +30,7 @@ export interface SendBenchSettings {
   scale: number;
   steps: Set<Step>;
   profile: boolean;
-  profileWorkload: 'a' | 'a-streams' | 'b';
+  profileWorkload: 'a' | 'a-streams' | 'b' | 'c';
   arrivals: 'poisson' | 'even';
   maxInFlight: number;
   senders: number;
@@ -55,8 +56,8 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
   const arrivals = env.BENCH_ARRIVALS ?? 'poisson';
   if (arrivals !== 'poisson' && arrivals !== 'even') throw new Error('BENCH_ARRIVALS must be poisson or even');
   const profile = flag(env.BENCH_PROFILE, full);
-  const profileWorkload = env.BENCH_PROFILE_WORKLOAD ?? 'b';
-  if (profileWorkload !== 'a' && profileWorkload !== 'a-streams' && profileWorkload !== 'b') throw new Error('BENCH_PROFILE_WORKLOAD must be a, a-streams or b');
+  const profileWorkload = (env.BENCH_PROFILE_WORKLOAD ?? 'b') as SendBenchSettings['profileWorkload'];
+  if (!['a', 'a-streams', 'b', 'c'].includes(profileWorkload)) throw new Error('BENCH_PROFILE_WORKLOAD must be a, a-streams, b or c');
   if (!profile) steps.delete('profile');
   // Durations shrink with the scale, down to floors that still give a handful of samples.
   const duration = (fullMs: number, floorMs: number) => Math.max(floorMs, Math.round(fullMs * scale));
