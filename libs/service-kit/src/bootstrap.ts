@@ -55,6 +55,7 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
         loader: GRPC_LOADER_OPTIONS,
         maxReceiveMessageLength: maxMessageBytes,
         maxSendMessageLength: maxMessageBytes,
+        channelOptions: connectionAgeOptions(config),
         // Served by grpc-js itself, beside Nest's handlers: it describes the contract, nothing more.
         onLoadPackageDefinition: config.GRPC_REFLECTION
           ? (definition: PackageDefinition, server: Server) => new ReflectionService(definition).addToServer(server)
@@ -87,4 +88,10 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
     });
   }
   return { app, grpcAddress, httpAddress, close };
+}
+
+/** grpc-js server options for GRPC_MAX_CONNECTION_AGE_MS (none when it is 0: connections live as long as clients keep them). */
+export function connectionAgeOptions(config: Pick<BaseConfig, 'GRPC_MAX_CONNECTION_AGE_MS' | 'GRPC_MAX_CONNECTION_AGE_GRACE_MS'>): Record<string, number> {
+  if (!config.GRPC_MAX_CONNECTION_AGE_MS) return {};
+  return { 'grpc.max_connection_age_ms': config.GRPC_MAX_CONNECTION_AGE_MS, 'grpc.max_connection_age_grace_ms': config.GRPC_MAX_CONNECTION_AGE_GRACE_MS };
 }

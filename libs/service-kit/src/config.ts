@@ -62,6 +62,14 @@ export const baseConfigSchema = z.object({
         else if (entry.token.length < 16) ctx.addIssue({ code: 'custom', message: 'every token must be at least 16 characters' });
       }
     }),
+  /**
+   * Longest life of a client connection (0 = unlimited): the server then asks the client to
+   * reconnect (HTTP/2 GOAWAY), so connections spread over instances the autoscaler added. Calls in
+   * flight get GRPC_MAX_CONNECTION_AGE_GRACE_MS to finish; long streams (StreamDeliveries) end
+   * with UNAVAILABLE then and are opened again by the gateway, which catches up as after any reconnect.
+   */
+  GRPC_MAX_CONNECTION_AGE_MS: z.coerce.number().int().min(0).max(86_400_000).default(0),
+  GRPC_MAX_CONNECTION_AGE_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** gRPC server reflection, for grpcurl, grpcui and Postman (answers without a token: the contract is public). */
   GRPC_REFLECTION: z
     .enum(['true', 'false', '1', '0', ''])

@@ -142,6 +142,28 @@ describe('gRPC token scopes (GRPC_AUTH_TOKENS with scope:token entries)', () => 
   });
 });
 
+/** GRPC_MAX_CONNECTION_AGE_MS: long-lived connections are recycled, so load spreads to new instances. */
+describe('gRPC connection age', () => {
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    service = await ServiceProcess.start('channels', { GRPC_MAX_CONNECTION_AGE_MS: '1000', GRPC_MAX_CONNECTION_AGE_GRACE_MS: '500' });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('ends a stream held past the age and grace with UNAVAILABLE, and the client reconnects for the next call', async () => {
+    const health = grpcClient('Health', service.grpcAddress);
+    const watch = health.raw.watch({ service: '' });
+    watch.on('data', () => undefined);
+    const ended = await new Promise<{ code: number }>((resolve) => watch.on('error', resolve));
+    expect(ended.code).toBe(status.UNAVAILABLE);
+    await expect(health.check({ service: '' })).resolves.toMatchObject({ status: 'SERVING' });
+    health.close();
+  });
+});
+
 describe('gRPC request limits', () => {
   let service: ServiceProcess;
 
