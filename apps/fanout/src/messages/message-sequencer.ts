@@ -76,8 +76,11 @@ export class MessageSequencer {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
       this.committing = true;
+      // Once per batch: a batch that already let the next one start must not clear that one's flag.
+      let uncommitted = true;
       const committed = () => {
-        if (!this.committing) return;
+        if (!uncommitted) return;
+        uncommitted = false;
         this.committing = false;
         this.startBatches();
       };
