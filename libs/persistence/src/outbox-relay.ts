@@ -139,7 +139,7 @@ export class OutboxRelay {
     await runner.connect();
     let published = false;
     try {
-      await runner.query(`${lockStreamsLiteralSql(streamIds)}; BEGIN`);
+      await runner.query(`${lockStreamsSql('pg_advisory_lock', streamsLiteral(streamIds))}; BEGIN`);
       opts.onLocked?.();
       const batchId = randomUUID();
       const { result, events, orphans } = await retryingTransactionOn(runner, async (em) => {
@@ -293,16 +293,13 @@ function uuidLiteral(id: string): string {
 }
 
 /**
- * `lockStreamsSql('pg_advisory_lock')` with the stream ids as escaped literals, so that it can share
- * a round trip with the statement after it (the simple query protocol takes no parameters).
+ * Takes the advisory lock of each stream in `streams` (a text[] expression: `$1::text[]` by
+ * default), in one fixed order so that writers and the relay never deadlock: a session lock held by
+ * a direct publisher until its events are on Kafka, or a transaction lock held by the relay while it
+ * republishes an orphan.
  */
-const lockStreamsLiteralSql = (streamIds: readonly string[]) =>
-  lockStreamsSql('pg_advisory_lock').replace('$1::text[]', `ARRAY[${streamIds.map((s) => escapeLiteral(s)).join(', ')}]::text[]`);
+const lockStreamsSql = (lock: 'pg_advisory_lock' | 'pg_advisory_xact_lock', streams = '$1::text[]') =>
+  `SELECT ${lock}(k) FROM (SELECT DISTINCT hashtextextended('outbox.stream:' || s, 0) AS k FROM unnest(${streams}) AS s ORDER BY 1) AS locks`;
 
-/**
- * Takes the advisory lock of each stream in `$1` (text[]), in one fixed order so that writers and
- * the relay never deadlock: a session lock held by a direct publisher until its events are on
- * Kafka, or a transaction lock held by the relay while it republishes an orphan.
- */
-const lockStreamsSql = (lock: 'pg_advisory_lock' | 'pg_advisory_xact_lock') =>
-  `SELECT ${lock}(k) FROM (SELECT DISTINCT hashtextextended('outbox.stream:' || s, 0) AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`;
+/** The stream ids as an escaped text[] literal, for a statement that shares a round trip (the simple query protocol takes no parameters). */
+const streamsLiteral = (streamIds: readonly string[]) => `ARRAY[${streamIds.map((s) => escapeLiteral(s)).join(', ')}]::text[]`;

@@ -3,7 +3,7 @@ import { SendOutcome, SendRequest, SentMessage, sequenceBatch } from '@im/fanout
 import { classifyFailure } from '@im/kafka';
 import { ambientEventHeaders, EventStore, OutboxRelay, StoredEvent } from '@im/persistence';
 import { CONFIG, OUTBOX_RELAY } from '@im/service-kit';
-import { channelKey } from '@im/shared-domain';
+import { channelKey, lastPerKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
@@ -110,7 +110,7 @@ export class MessageSequencer {
       await this.inputs.barrier();
       await previousLocked;
       outcomes = await this.relay.commitAndPublish(
-        unique(batch.map((p) => channelKey(p.request.channel)), (k) => k),
+        lastPerKey(batch.map((p) => channelKey(p.request.channel)), (k) => k),
         (em, batchId) =>
           this.storeIn(
             em,
@@ -145,7 +145,7 @@ export class MessageSequencer {
     headers: readonly Record<string, string>[],
     batchId: string,
   ): Promise<{ result: SendOutcome[]; events: StoredEvent[] }> {
-    const channels = unique(requests.map((r) => r.channel), channelKey);
+    const channels = lastPerKey(requests.map((r) => r.channel), channelKey);
     // Under the heads' locks a concurrent send of the same key has committed or not started, so
     // one idempotency lookup after locking is exact.
     const heads = await this.messages.lockHeads(em, channels);
@@ -180,7 +180,3 @@ const sentOf = (outcome: Exclude<SendOutcome, { kind: 'refused' }>): SentMessage
   messageId: outcome.message.messageId,
   messageSeq: outcome.message.messageSeq,
 });
-
-function unique<T>(items: readonly T[], keyOf: (item: T) => string): T[] {
-  return [...new Map(items.map((i) => [keyOf(i), i])).values()];
-}

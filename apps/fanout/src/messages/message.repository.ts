@@ -1,5 +1,5 @@
 import { SequencedMessage } from '@im/fanout-domain';
-import { ChannelRef, channelKey } from '@im/shared-domain';
+import { ChannelRef, channelKey, lastPerKey } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
 export interface MessageRow {
@@ -73,7 +73,7 @@ export class MessageRepository {
   async insertMany(em: EntityManager, messages: readonly SequencedMessage[]): Promise<void> {
     if (messages.length === 0) return;
     // Messages come per channel in seq order: the last one of each channel is its new head.
-    const heads = [...new Map(messages.map((m) => [channelKey(m.channel), m])).values()].map((m) => ({ ...m.channel, seq: m.messageSeq }));
+    const heads = lastPerKey(messages, (m) => channelKey(m.channel)).map((m) => ({ ...m.channel, seq: m.messageSeq }));
     await em.query(
       `WITH stored AS (
          INSERT INTO fanout.messages (channel_type, channel_id, message_seq, message_id, from_uid, client_msg_no, payload, sent_at, membership_version)

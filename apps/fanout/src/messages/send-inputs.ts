@@ -1,5 +1,5 @@
 import { BatchState, ChannelFacts, memberKey, SendRequest, SentMessage, sendKey } from '@im/fanout-domain';
-import { ChannelRef, channelKey, isPersonChannel } from '@im/shared-domain';
+import { ChannelRef, channelKey, isPersonChannel, lastPerKey } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
 /** What a send batch decides on besides its channels' heads (see `sequenceBatch`). */
@@ -17,8 +17,11 @@ type MemberRow = [channelType: number, channelId: string, uid: string];
  * of three, on the path whose cost is round trips.
  */
 export async function readSendInputs(em: EntityManager, requests: readonly SendRequest[], channels: readonly ChannelRef[]): Promise<SendInputs> {
-  const keys = [...new Map(requests.map((r) => [sendKey(r), r])).values()];
-  const senders = [...new Map(requests.filter((r) => !isPersonChannel(r.channel)).map((r) => [memberKey(r.channel, r.fromUid), r])).values()];
+  const keys = lastPerKey(requests, sendKey);
+  const senders = lastPerKey(
+    requests.filter((r) => !isPersonChannel(r.channel)),
+    (r) => memberKey(r.channel, r.fromUid),
+  );
   const [row]: { stored: StoredRow[]; facts: FactRow[]; members: MemberRow[] }[] = await em.query(
     `SELECT
        (SELECT coalesce(json_agg(json_build_array(m.channel_type, m.channel_id, m.from_uid, m.client_msg_no, m.message_id, m.message_seq)), '[]')

@@ -2,3 +2,4 @@ export * from './domain-error';
 export * from './ids';
 export * from './decider';
 export * from './inputs';
+export * from './collections';
