@@ -3,6 +3,7 @@ import { PlatformModule } from '@im/service-kit';
 import { DynamicModule, Module } from '@nestjs/common';
 import { FanoutConfig, FANOUT_SERVICE } from './config/fanout.config';
 import { DeliveriesGrpcController } from './deliveries/deliveries.grpc-controller';
+import { DeliveryEncoder } from './deliveries/delivery-encoder';
 import { DeliveryHub } from './deliveries/delivery-hub';
 import { LiveDeliveriesConsumer } from './deliveries/live-deliveries.consumer';
 import { FanoutCommandsKafkaConsumer } from './fanout-commands.kafka-consumer';
@@ -48,6 +49,7 @@ export class FanoutAppModule {
         CommandStream,
         FanoutCommandsKafkaConsumer,
         DeliveryHub,
+        { provide: DeliveryEncoder, useFactory: () => DeliveryEncoder.forContract() },
         LiveDeliveriesConsumer,
       ],
     };

@@ -1,4 +1,4 @@
-import type { Options as ProtoLoaderOptions } from '@grpc/proto-loader';
+import { loadSync, MethodDefinition, type Options as ProtoLoaderOptions } from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
@@ -73,6 +73,26 @@ export const GRPC_SERVICES = {
   [CONVERSATION_SERVICE]: 'im.v1.ConversationService',
   [HEALTH_SERVICE]: 'grpc.health.v1.Health',
 } as const;
+
+/** How grpc-js encodes and decodes the responses of one method, with the options servers load the contract with. */
+export interface ResponseCodec {
+  encode(response: object): Buffer;
+  decode(bytes: Buffer): object;
+}
+
+/**
+ * The response codec of `method` of a service of GRPC_SERVICES (e.g. to encode the parts of a
+ * response that many streams share once). Loads the contract: call it once, at start-up.
+ */
+export function responseCodec(service: (typeof GRPC_SERVICES)[keyof typeof GRPC_SERVICES], method: string): ResponseCodec {
+  const definition = loadSync(
+    PROTO_FILES.map((f) => join(PROTO_ROOT, f)),
+    GRPC_LOADER_OPTIONS,
+  );
+  const found = (definition[service] as Record<string, MethodDefinition<object, object>> | undefined)?.[method];
+  if (!found?.responseSerialize) throw new Error(`${service} has no method ${method}`);
+  return { encode: found.responseSerialize, decode: found.responseDeserialize };
+}
 
 /**
  * google.protobuf.FieldMask as proto-loader hands it out and accepts it: a message `{ paths }`.

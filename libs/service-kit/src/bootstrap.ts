@@ -8,6 +8,7 @@ import { MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { Logger } from 'nestjs-pino';
 import { join } from 'node:path';
 import { BaseConfig } from './config';
+import { acceptEncodedResponses } from './encoded-response';
 import { GrpcAccessGuard } from './grpc-access';
 import { GrpcContextInterceptor, GrpcExceptionFilter, GrpcMetricsInterceptor } from './grpc-interceptors';
 import { ServiceMetrics } from './metrics';
@@ -56,10 +57,11 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
         maxReceiveMessageLength: maxMessageBytes,
         maxSendMessageLength: maxMessageBytes,
         channelOptions: connectionAgeOptions(config),
-        // Served by grpc-js itself, beside Nest's handlers: it describes the contract, nothing more.
-        onLoadPackageDefinition: config.GRPC_REFLECTION
-          ? (definition: PackageDefinition, server: Server) => new ReflectionService(definition).addToServer(server)
-          : undefined,
+        onLoadPackageDefinition: (definition: PackageDefinition, server: Server) => {
+          acceptEncodedResponses(definition);
+          // Served by grpc-js itself, beside Nest's handlers: it describes the contract, nothing more.
+          if (config.GRPC_REFLECTION) new ReflectionService(definition).addToServer(server);
+        },
       },
     },
     { inheritAppConfig: true },

@@ -18,3 +18,4 @@ export * from './tracing';
 export * from './kafka-connection';
 export * from './projection-registry';
 export * from './consumer-supervision';
+export * from './encoded-response';

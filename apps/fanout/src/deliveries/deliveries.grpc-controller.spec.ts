@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { DeliveriesGrpcController } from './deliveries.grpc-controller';
+import { DeliveryEncoder } from './delivery-encoder';
 import { DeliveryHub } from './delivery-hub';
 
 /** An in-memory stand-in for a grpc-js server duplex stream: records writes and the final status. */
@@ -27,6 +28,9 @@ class FakeCall extends EventEmitter {
 
 const MAX_QUEUED = 1_000;
 
+/** Leaves deliveries as objects, so the tests read them as written (the wire encoding has its own spec). */
+const unencoded = { encode: (delivery: object) => delivery } as unknown as DeliveryEncoder;
+
 /** Pushes one message to whoever among `uids` is attached, as the live push does. */
 const deliver = (hub: DeliveryHub, uids: string[], message: object) => {
   for (const frame of hub.messageFrames([{ uids, message }])) frame.sink.write(frame.delivery);
@@ -35,7 +39,7 @@ const deliver = (hub: DeliveryHub, uids: string[], message: object) => {
 describe('StreamDeliveries handling', () => {
   const open = () => {
     const hub = new DeliveryHub();
-    const controller = new DeliveriesGrpcController(hub, { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
+    const controller = new DeliveriesGrpcController(hub, unencoded, { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
     const call = new FakeCall();
     const done = controller.streamDeliveries(call as never);
     return { hub, controller, call, done };
@@ -61,7 +65,7 @@ describe('StreamDeliveries handling', () => {
 
   it('given a uid on two streams, delivers to both; the end of one stream leaves the other attached', async () => {
     const hub = new DeliveryHub();
-    const controller = new DeliveriesGrpcController(hub, { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
+    const controller = new DeliveriesGrpcController(hub, unencoded, { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
     const [one, two] = [new FakeCall(), new FakeCall()];
     const doneOne = controller.streamDeliveries(one as never);
     void controller.streamDeliveries(two as never);

@@ -6,6 +6,7 @@ import { invalidArgument } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Controller, Inject, Logger } from '@nestjs/common';
 import { GrpcStreamCall } from '@nestjs/microservices';
 import { FanoutConfig } from '../config/fanout.config';
+import { DeliveryEncoder } from './delivery-encoder';
 import { DeliveryHub, DeliverySink } from './delivery-hub';
 
 interface StreamRequest {
@@ -27,6 +28,7 @@ export class DeliveriesGrpcController implements BeforeApplicationShutdown {
 
   constructor(
     private readonly hub: DeliveryHub,
+    private readonly encoder: DeliveryEncoder,
     @Inject(CONFIG) config: Pick<FanoutConfig, 'DELIVERY_STREAM_MAX_QUEUED'>,
   ) {
     this.maxQueued = config.DELIVERY_STREAM_MAX_QUEUED;
@@ -39,7 +41,7 @@ export class DeliveriesGrpcController implements BeforeApplicationShutdown {
       const sink: DeliverySink = {
         write: (delivery) => {
           if (ended) return;
-          call.write(delivery);
+          call.write(this.encoder.encode(delivery));
           if (call.writableLength > this.maxQueued) {
             this.hub.close(sink);
             sink.fail(grpcError(status.UNAVAILABLE, 'STREAM_BEHIND', `more than ${this.maxQueued} deliveries are waiting; reconnect and catch up`));

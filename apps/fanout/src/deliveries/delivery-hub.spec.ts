@@ -1,7 +1,7 @@
 import { StoredMessageData } from '@im/contracts';
 import { DomainError } from '@im/shared-domain';
 import { storedToMessageViews } from '../messages/message.mapper';
-import { DeliveryHub, DeliverySink, MessageView } from './delivery-hub';
+import { DeliveryHub, DeliverySink, MessageView, REMEMBERED_UID_CHANGES } from './delivery-hub';
 
 /** A stream that records what is written to it. */
 const sink = () => {
@@ -155,5 +155,24 @@ describe('delivery hub', () => {
     expect(frames.map((f) => f.delivery)).toEqual([{ uid: '', uids: ['u7', 'u9999'], message: {} }]);
     expect(walk).not.toHaveBeenCalled();
     expect(entries).not.toHaveBeenCalled();
+  });
+
+  it('tells which uids were attached or detached since a point, and when it no longer remembers that far back', () => {
+    const hub = new DeliveryHub();
+    const s = sink();
+    hub.open(s);
+    const start = hub.changes;
+    hub.attach(s, ['a', 'b'], true);
+    hub.attach(s, ['a'], true); // already attached: no change
+    hub.detach(s, ['a', 'z']); // z was never attached: no change
+    expect(hub.changesSince(start)).toEqual(['a', 'b', 'a']);
+    const now = hub.changes;
+    expect(hub.changesSince(now)).toEqual([]);
+    hub.close(s);
+    expect(hub.changesSince(now)).toEqual(['b']);
+    hub.open(s);
+    hub.attach(s, Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `u${i}`), true);
+    expect(hub.changesSince(start)).toBeUndefined();
+    expect(hub.changesSince(hub.changes - 3)).toEqual(['u8189', 'u8190', 'u8191']);
   });
 });

@@ -1,7 +1,7 @@
 import { StoredMessageData } from '@im/contracts';
 import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
 import { ChannelRef } from '@im/shared-domain';
-import { DeliveryHub, DeliverySink } from './delivery-hub';
+import { DeliveryHub, DeliverySink, REMEMBERED_UID_CHANGES } from './delivery-hub';
 import { LiveDeliveries, LiveItem } from './live-deliveries';
 import { MembershipCache } from './membership-cache';
 
@@ -220,5 +220,51 @@ describe('live deliveries of a consumed batch', () => {
     ]);
     // Other work ran while the 3000 frames were being written, not only before or after.
     expect(observed.filter((n) => n > 0 && n < 3000).length).toBeGreaterThan(10);
+  });
+
+  describe('audiences kept between batches', () => {
+    it('reuses the uid lists of a channel while no member is attached or detached, so their encoding is shared', async () => {
+      const { store, live, stream } = setUp();
+      const batched = stream(['a', 'b'], true);
+      const v = store.change('g', 'added', ['a', 'b', 'c']);
+      await live.push([message(group('g'), 1, v)]);
+      stream(['x', 'y']); // not members: the audience of g still holds
+      await live.push([message(group('g'), 2, v)]);
+      const [first, second] = batched.written;
+      expect(second.uids).toBe(first.uids);
+    });
+
+    it('reaches a member attached after the audience was built, on a stream that was not in it', async () => {
+      const { hub, store, live, stream } = setUp();
+      const batched = stream(['a'], true);
+      const v = store.change('g', 'added', ['a', 'b']);
+      await live.push([message(group('g'), 1, v)]);
+      const later = stream(['b'], true);
+      await live.push([message(group('g'), 2, v)]);
+      expect(later.written.map((d) => [d.message?.messageSeq, d.uids])).toEqual([[2, ['b']]]);
+      hub.detach(batched, ['a']);
+      await live.push([message(group('g'), 3, v)]);
+      expect(batched.written.map((d) => [d.message?.messageSeq, d.uids])).toEqual([
+        [1, ['a']],
+        [2, ['a']],
+      ]);
+    });
+
+    it('rebuilds an audience older than the changes the hub remembers', async () => {
+      const { hub, store, live, stream } = setUp();
+      const batched = stream(['a'], true);
+      const v = store.change('g', 'added', ['a', 'b']);
+      await live.push([message(group('g'), 1, v)]);
+      // Many changes of non-members, then one of a member: only a rebuild can see the last one.
+      const noise = Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `n${i}`);
+      const other = stream(noise, true);
+      hub.attach(batched, ['b'], true);
+      hub.detach(other, noise);
+      await live.push([message(group('g'), 2, v)]);
+      expect(batched.written.map((d) => [d.message?.messageSeq, [...(d.uids ?? [])].sort()])).toEqual([
+        [1, ['a']],
+        [2, ['a', 'b']],
+      ]);
+    });
   });
 });

@@ -1,8 +1,8 @@
 import { CmdStoredData, StoredMessageData } from '@im/contracts';
-import { ChannelIntervals, eachRecipientAt, MembershipSnapshot, recipientsAt, snapshotAnswers } from '@im/fanout-domain';
+import { ChannelIntervals, eachRecipientAt, MembershipSnapshot, recipientsAt, snapshotAnswers, wasMemberAt } from '@im/fanout-domain';
 import { channelAsSeenBy, channelKey, ChannelRef, isPersonChannel } from '@im/shared-domain';
 import { storedGroupMessage, storedToMessageViews } from '../messages/message.mapper';
-import { DeliveryHub, Frame, MessageFramesBuilder } from './delivery-hub';
+import { Audience, DeliveryHub, Frame } from './delivery-hub';
 import { MembershipCache } from './membership-cache';
 import { Pacer } from './pacer';
 
@@ -24,6 +24,15 @@ const NO_INTERVALS: ChannelIntervals = new Map();
 /** Recipients handled between two looks at the clock (each costs a few microseconds at most). */
 const CLOCK_EVERY = 64;
 
+/** Membership versions of one channel whose audiences are kept (messages of a channel mostly share one). */
+const AUDIENCES_PER_SNAPSHOT = 4;
+
+/** An audience and the hub's `changes` it reflects. */
+interface KeptAudience {
+  audience: Audience;
+  asOf: number;
+}
+
 export interface LiveDeliveriesOptions {
   sliceMs?: number;
   /** A message none of whose recipients could be computed (its channel's snapshot is older than its stamp). */
@@ -40,6 +49,11 @@ export interface LiveDeliveriesOptions {
  */
 export class LiveDeliveries {
   private readonly sliceMs: number;
+  /**
+   * Audiences of group messages by snapshot and membership version: held as long as the membership
+   * cache holds the snapshot, so their memory is bounded by it.
+   */
+  private readonly audiences = new WeakMap<MembershipSnapshot, Map<number, KeptAudience>>();
 
   constructor(
     private readonly hub: DeliveryHub,
@@ -61,53 +75,58 @@ export class LiveDeliveries {
         if (pacer.due()) await pacer.yield();
       }
     };
-    // Messages of one channel at one version have the same recipients: computed once per batch.
-    // Reusing them after a yield is right: every message of the batch was stored before any attach
-    // handled during the push was acknowledged, and detached uids are skipped when frames are made.
-    const recipientsMemo = new Map<string, string[]>();
     for (const item of items) {
       if (item.kind === 'command') await writeAll(this.hub.commandFrames(item.command.uid, toCommand(item.command)));
       else if (isPersonChannel(item.message.channel)) {
         const m = item.message;
         await writeAll(this.hub.messageFrames(storedToMessageViews(m, recipientsAt(m.channel, m.membershipVersion, NO_INTERVALS, this.hub.attached))));
-      } else await this.pushGroupMessage(item.message, snapshots, recipientsMemo, pacer, writeAll);
+      } else {
+        const m = item.message;
+        const snapshot = snapshots.get(channelKey(m.channel));
+        if (!snapshot || !snapshotAnswers(snapshot, m.membershipVersion)) {
+          // Only when the projection is behind the stamp (e.g. while it is rebuilt): guessing could
+          // reach a uid removed before the send, so nobody gets it live; gateways catch up by sync.
+          this.options.onUnanswered?.(m, snapshot?.version);
+        } else await writeAll(this.hub.framesFor(await this.audienceOf(m, snapshot, pacer), storedGroupMessage(m)));
+      }
       if (pacer.due()) await pacer.yield();
     }
   }
 
   /**
-   * A group message: one Message for everyone, recipients walked and frames made a slice at a time
-   * (a 100k-member channel is a walk of tens of milliseconds).
+   * The audience of a group message: the one kept for its channel and membership version while no
+   * attach or detach since it was built touched a member at that version, else walked anew a slice
+   * at a time (a 100k-member channel is a walk of tens of milliseconds). Changes made during the
+   * walk are checked at the next use, since the kept audience is as of the walk's start.
    */
-  private async pushGroupMessage(
-    m: StoredMessageData,
-    snapshots: Map<string, MembershipSnapshot>,
-    memo: Map<string, string[]>,
-    pacer: Pacer,
-    writeAll: (frames: readonly Frame[]) => Promise<void>,
-  ): Promise<void> {
-    const key = channelKey(m.channel);
-    const snapshot = snapshots.get(key);
-    if (!snapshot || !snapshotAnswers(snapshot, m.membershipVersion)) {
-      // Only when the projection is behind the stamp (e.g. while it is rebuilt): guessing could
-      // reach a uid removed before the send, so nobody gets it live; gateways catch up by sync.
-      this.options.onUnanswered?.(m, snapshot?.version);
-      return;
-    }
-    const memoKey = `${key}@${m.membershipVersion}`;
-    const known = memo.get(memoKey);
-    const found: string[] = [];
-    let frames: MessageFramesBuilder | undefined;
+  private async audienceOf(m: StoredMessageData, snapshot: MembershipSnapshot, pacer: Pacer): Promise<Audience> {
+    let byVersion = this.audiences.get(snapshot);
+    if (!byVersion) this.audiences.set(snapshot, (byVersion = new Map()));
+    const kept = byVersion.get(m.membershipVersion);
+    if (kept && this.stillCurrent(kept, snapshot.intervals, m.membershipVersion)) return kept.audience;
+    const asOf = this.hub.changes;
+    const builder = this.hub.audienceBuilder();
     let sinceCheck = 0;
-    for (const uid of known ?? eachRecipientAt(m.channel, m.membershipVersion, snapshot.intervals, this.hub.attached)) {
-      if (!known) found.push(uid);
-      frames ??= this.hub.messageFramesBuilder(storedGroupMessage(m), (frame) => frame.sink.write(frame.delivery));
-      frames.add(uid);
-      if (++sinceCheck === CLOCK_EVERY && pacer.due()) await pacer.yield();
-      sinceCheck %= CLOCK_EVERY;
+    for (const uid of eachRecipientAt(m.channel, m.membershipVersion, snapshot.intervals, this.hub.attached)) {
+      builder.add(uid);
+      if (++sinceCheck === CLOCK_EVERY) {
+        sinceCheck = 0;
+        if (pacer.due()) await pacer.yield();
+      }
     }
-    if (!known) memo.set(memoKey, found);
-    if (frames) await writeAll(frames.finish());
+    const audience = builder.finish();
+    byVersion.delete(m.membershipVersion);
+    byVersion.set(m.membershipVersion, { audience, asOf });
+    if (byVersion.size > AUDIENCES_PER_SNAPSHOT) byVersion.delete(byVersion.keys().next().value as number);
+    return audience;
+  }
+
+  /** Whether a kept audience still holds: none of the uids attached or detached since was a member at `version`. */
+  private stillCurrent(kept: KeptAudience, intervals: ChannelIntervals, version: number): boolean {
+    const changed = this.hub.changesSince(kept.asOf);
+    if (!changed || changed.some((uid) => wasMemberAt(intervals, uid, version))) return false;
+    kept.asOf = this.hub.changes;
+    return true;
   }
 
   /** The snapshot of each group channel of the batch, new enough for its newest message. */

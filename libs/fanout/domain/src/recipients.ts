@@ -17,6 +17,13 @@ export const isMemberAt = (interval: MembershipInterval, version: number): boole
 /** Every uid's membership stretches of one channel. */
 export type ChannelIntervals = ReadonlyMap<string, readonly MembershipInterval[]>;
 
+const NO_INTERVALS: readonly MembershipInterval[] = [];
+
+const anyHoldsAt = (stretches: readonly MembershipInterval[], version: number): boolean => stretches.some((i) => isMemberAt(i, version));
+
+/** Whether `uid` was a member of the (group) channel whose stretches are `intervals` at `version`. */
+export const wasMemberAt = (intervals: ChannelIntervals, uid: string, version: number): boolean => anyHoldsAt(intervals.get(uid) ?? NO_INTERVALS, version);
+
 /**
  * A channel's membership as of membership version `version`: every uid's stretches then. Stretches
  * are append-only facts (a leave closes one, a rejoin opens another), so a snapshot at V answers
@@ -40,8 +47,6 @@ export interface UidLookup {
   keys(): Iterable<string>;
 }
 
-const NO_INTERVALS: readonly MembershipInterval[] = [];
-
 /**
  * The recipients of a message of `channel` stamped with `membershipVersion`: the uids with a
  * stretch that holds at that version (person channels: their two people, whatever the version),
@@ -64,11 +69,10 @@ export function* eachRecipientAt(channel: ChannelRef, membershipVersion: number,
     for (const uid of new Set(personChannelMembers(channel.channelId))) if (!among || among.has(uid)) yield uid;
     return;
   }
-  const isMember = (stretches: readonly MembershipInterval[]) => stretches.some((i) => isMemberAt(i, membershipVersion));
   if (among && among.size < intervals.size) {
-    for (const uid of among.keys()) if (isMember(intervals.get(uid) ?? NO_INTERVALS)) yield uid;
+    for (const uid of among.keys()) if (wasMemberAt(intervals, uid, membershipVersion)) yield uid;
   } else {
-    for (const [uid, stretches] of intervals) if ((!among || among.has(uid)) && isMember(stretches)) yield uid;
+    for (const [uid, stretches] of intervals) if ((!among || among.has(uid)) && anyHoldsAt(stretches, membershipVersion)) yield uid;
   }
 }
 
