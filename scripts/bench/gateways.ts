@@ -61,7 +61,9 @@ export class Gateways {
 
   /** Opens `count` streams, spreads `uids` over them and waits until every attach is acknowledged. */
   static async open(fanoutAddress: string, uids: string[], opts: { count: number; mode: StreamMode }): Promise<Gateways> {
-    const client = grpcClient('MessageService', fanoutAddress);
+    // A connection of their own, as gateways in other processes have: the senders' calls must not
+    // queue behind delivery frames in one HTTP/2 connection's flow-control window.
+    const client = grpcClient('MessageService', fanoutAddress, { ownConnection: true });
     const streams: { end(): void }[] = [];
     const gateways = new Gateways(client, streams);
     const perStream = Math.ceil(uids.length / opts.count);

@@ -52,4 +52,4 @@ export KAFKA_BROKERS DATABASE_URL TEST_DATABASE_URL=$DATABASE_URL
 npm run build --silent
 node dist/out-tsc/scripts/migrate.js >/dev/null
 TS_NODE_TRANSPILE_ONLY=true TS_NODE_PROJECT=tsconfig.json \
-  exec node -r ts-node/register -r tsconfig-paths/register "scripts/bench/$name.bench.ts"
+  exec node ${BENCH_NODE_FLAGS:-} -r ts-node/register -r tsconfig-paths/register "scripts/bench/$name.bench.ts"

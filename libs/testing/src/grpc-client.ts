@@ -1,4 +1,4 @@
-import { credentials, loadPackageDefinition, Metadata, ServiceError } from '@grpc/grpc-js';
+import { ChannelOptions, credentials, loadPackageDefinition, Metadata, ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { GRPC_LOADER_OPTIONS, PROTO_FILES, PROTO_ROOT } from '@im/contracts';
 import { join } from 'node:path';
@@ -9,8 +9,11 @@ export type GrpcTestClient = Record<string, Unary> & { close(): void; raw: any }
 
 let definition: ReturnType<typeof loadSync> | undefined;
 
-/** A plain grpc-js client of one im.v1 (or grpc.health.v1) service, with promise-returning methods. */
-export function grpcClient(service: string, address: string): GrpcTestClient {
+/**
+ * A plain grpc-js client of one im.v1 (or grpc.health.v1) service, with promise-returning methods.
+ * Clients of one address share one connection (grpc-js pools them) unless `ownConnection` is set.
+ */
+export function grpcClient(service: string, address: string, opts: { ownConnection?: boolean } = {}): GrpcTestClient {
   definition ??= loadSync(
     PROTO_FILES.map((f: string) => join(PROTO_ROOT, f)),
     GRPC_LOADER_OPTIONS,
@@ -18,7 +21,8 @@ export function grpcClient(service: string, address: string): GrpcTestClient {
   const pkg = loadPackageDefinition(definition) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   const Ctor = service === 'Health' ? pkg.grpc.health.v1.Health : pkg.im.v1[service];
   if (!Ctor) throw new Error(`unknown service ${service}`);
-  const raw = new Ctor(address, credentials.createInsecure());
+  const options: ChannelOptions = opts.ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {};
+  const raw = new Ctor(address, credentials.createInsecure(), options);
   const client: Record<string, unknown> = { raw, close: () => raw.close() };
   for (const method of Object.keys(Ctor.service)) {
     const name = method.charAt(0).toLowerCase() + method.slice(1);
