@@ -15,6 +15,11 @@ type MemberRow = [channelType: number, channelId: string, uid: string];
  * Run after the channels' heads are locked: a concurrent send of the same key has then committed
  * or not started, and membership cannot move until this transaction ends. One round trip instead
  * of three, on the path whose cost is round trips.
+ *
+ * Each key is looked up on its own (LATERAL … LIMIT 1, which the planner cannot turn into a join):
+ * without fresh statistics (a new or fast-growing channel, autovacuum off) a join was planned as a
+ * hash of every message and membership of the channel, so a send cost more the larger the channel.
+ * Every key is unique, so LIMIT 1 drops nothing.
  */
 export async function readSendInputs(em: EntityManager, requests: readonly SendRequest[], channels: readonly ChannelRef[]): Promise<SendInputs> {
   const keys = lastPerKey(requests, sendKey);
@@ -24,17 +29,23 @@ export async function readSendInputs(em: EntityManager, requests: readonly SendR
   );
   const [row]: { stored: StoredRow[]; facts: FactRow[]; members: MemberRow[] }[] = await em.query(
     `SELECT
-       (SELECT coalesce(json_agg(json_build_array(m.channel_type, m.channel_id, m.from_uid, m.client_msg_no, m.message_id, m.message_seq)), '[]')
-          FROM fanout.messages m
-          JOIN unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS k(channel_type, channel_id, from_uid, client_msg_no)
-         USING (channel_type, channel_id, from_uid, client_msg_no)) AS stored,
-       (SELECT coalesce(json_agg(json_build_array(f.channel_type, f.channel_id, f.deleted, f.ban, f.send_ban, f.disband)), '[]')
-          FROM fanout.channels f
-          JOIN unnest($5::int[], $6::text[]) AS c(channel_type, channel_id) USING (channel_type, channel_id)) AS facts,
-       (SELECT coalesce(json_agg(json_build_array(ms.channel_type, ms.channel_id, ms.uid)), '[]')
-          FROM fanout.memberships ms
-          JOIN unnest($7::int[], $8::text[], $9::text[]) AS p(channel_type, channel_id, uid) USING (channel_type, channel_id, uid)
-         WHERE ms.left_version IS NULL) AS members`,
+       (SELECT coalesce(json_agg(json_build_array(k.channel_type, k.channel_id, k.from_uid, k.client_msg_no, m.message_id, m.message_seq)), '[]')
+          FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS k(channel_type, channel_id, from_uid, client_msg_no)
+          CROSS JOIN LATERAL (SELECT m.message_id, m.message_seq FROM fanout.messages m
+                               WHERE m.client_msg_no = k.client_msg_no AND m.from_uid = k.from_uid
+                                 AND m.channel_id = k.channel_id AND m.channel_type = k.channel_type
+                               LIMIT 1) m) AS stored,
+       (SELECT coalesce(json_agg(json_build_array(c.channel_type, c.channel_id, f.deleted, f.ban, f.send_ban, f.disband)), '[]')
+          FROM unnest($5::int[], $6::text[]) AS c(channel_type, channel_id)
+          CROSS JOIN LATERAL (SELECT f.deleted, f.ban, f.send_ban, f.disband FROM fanout.channels f
+                               WHERE f.channel_type = c.channel_type AND f.channel_id = c.channel_id
+                               LIMIT 1) f) AS facts,
+       (SELECT coalesce(json_agg(json_build_array(p.channel_type, p.channel_id, p.uid)), '[]')
+          FROM unnest($7::int[], $8::text[], $9::text[]) AS p(channel_type, channel_id, uid)
+          CROSS JOIN LATERAL (SELECT FROM fanout.memberships ms
+                               WHERE ms.channel_type = p.channel_type AND ms.channel_id = p.channel_id AND ms.uid = p.uid
+                                 AND ms.left_version IS NULL
+                               LIMIT 1) ms) AS members`,
     [
       keys.map((k) => k.channel.channelType),
       keys.map((k) => k.channel.channelId),
