@@ -59,11 +59,13 @@ export class MessageRepository {
 
   private async selectHeadsForUpdate(em: EntityManager, channels: readonly ChannelRef[]): Promise<Map<string, { lastSeq: number; membershipVersion: number }>> {
     const rows: { channel_type: number; channel_id: string; last_seq: string; membership_version: string }[] = await em.query(
-      `SELECT h.channel_type, h.channel_id, h.last_seq, h.membership_version
-         FROM fanout.channel_heads h
-         JOIN unnest($1::int[], $2::text[]) AS c(channel_type, channel_id) USING (channel_type, channel_id)
-        ORDER BY h.channel_type, h.channel_id
-          FOR UPDATE OF h`,
+      // Head by head in the fixed order (a LATERAL lookup cannot become a hash of every head, see
+      // readSendInputs), each locked as it is found: the nested loop keeps the sorted order.
+      `SELECT c.channel_type, c.channel_id, h.last_seq, h.membership_version
+         FROM (SELECT * FROM unnest($1::int[], $2::text[]) AS u(channel_type, channel_id) ORDER BY 1, 2) AS c
+        CROSS JOIN LATERAL (SELECT h.last_seq, h.membership_version FROM fanout.channel_heads h
+                             WHERE h.channel_type = c.channel_type AND h.channel_id = c.channel_id
+                             FOR UPDATE) h`,
       [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],
     );
     return new Map(rows.map((r) => [`${r.channel_type}:${r.channel_id}`, { lastSeq: Number(r.last_seq), membershipVersion: Number(r.membership_version) }]));
