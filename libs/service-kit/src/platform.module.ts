@@ -123,6 +123,7 @@ export class PlatformModule {
             });
             await dataSource.initialize();
             if (config.MIGRATE_ON_START) await migrate(dataSource, service.schema);
+            await warnWithoutAutovacuum(dataSource, new Logger('platform'));
             return dataSource;
           },
         },
@@ -167,5 +168,16 @@ export class PlatformModule {
       ],
       exports: [CONFIG, SERVICE_INFO, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, OUTBOX_RELAY, ServiceMetrics, ConsumerRegistry, Readiness, CommandConsumerFactory, ProjectionFactory],
     };
+  }
+}
+
+/**
+ * Without autovacuum nothing keeps planner statistics fresh: the hot statements are written to stay
+ * on their indexes regardless, but other queries can degrade as tables grow (docs/operations.md).
+ */
+async function warnWithoutAutovacuum(dataSource: DataSource, logger: Logger): Promise<void> {
+  const [row]: { autovacuum: string }[] = await dataSource.query('SHOW autovacuum');
+  if (row?.autovacuum !== 'on') {
+    logger.warn('Postgres runs with autovacuum off: table statistics go stale and dead rows pile up; turn it on, or run VACUUM ANALYZE on a schedule');
   }
 }
