@@ -57,6 +57,9 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
         maxReceiveMessageLength: maxMessageBytes,
         maxSendMessageLength: maxMessageBytes,
         channelOptions: connectionAgeOptions(config),
+        // Close waits for the calls in flight (streams are ended by their controllers before it,
+        // health watches when the drain begins) instead of cancelling them.
+        gracefulShutdown: true,
         onLoadPackageDefinition: (definition: PackageDefinition, server: Server) => {
           acceptEncodedResponses(definition);
           // Served by grpc-js itself, beside Nest's handlers: it describes the contract, nothing more.

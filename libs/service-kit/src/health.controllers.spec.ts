@@ -57,4 +57,23 @@ describe('grpc.health.v1 Watch', () => {
     expect({ seen, completed }).toEqual({ seen: ['SERVICE_UNKNOWN'], completed: false });
     watching.unsubscribe();
   });
+
+  it('ends the stream once a drain begins, after telling the watcher NOT_SERVING', async () => {
+    jest.useFakeTimers();
+    let draining = false;
+    const readiness = {
+      check: async (): Promise<ReadinessReport> => ({ ready: !draining, checks: {} }),
+      get isDraining() {
+        return draining;
+      },
+    } as unknown as Readiness;
+    let completed = false;
+    const seen: string[] = [];
+    new GrpcHealthController(readiness).watch({ service: 'im.v1.MessageService' }).subscribe({ next: (r) => seen.push(r.status), complete: () => (completed = true) });
+    await jest.advanceTimersByTimeAsync(2 * HEALTH_WATCH_INTERVAL_MS);
+    expect({ seen, completed }).toEqual({ seen: ['SERVING'], completed: false });
+    draining = true;
+    await jest.advanceTimersByTimeAsync(HEALTH_WATCH_INTERVAL_MS);
+    expect({ seen, completed }).toEqual({ seen: ['SERVING', 'NOT_SERVING'], completed: true });
+  });
 });

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, HttpCode, Res } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { Response } from 'express';
-import { distinctUntilChanged, exhaustMap, map, Observable, timer } from 'rxjs';
+import { distinctUntilChanged, exhaustMap, map, Observable, takeWhile, timer } from 'rxjs';
 import { ServiceMetrics } from './metrics';
 import { Readiness } from './readiness';
 
@@ -51,12 +51,14 @@ export class GrpcHealthController {
 
   /**
    * The status now, then every change of it, until the client cancels (grpc.health.v1: a service
-   * unknown now is answered SERVICE_UNKNOWN and the stream stays open). A drain shows as NOT_SERVING.
+   * unknown now is answered SERVICE_UNKNOWN and the stream stays open). A drain shows as NOT_SERVING,
+   * and then the stream ends (status OK): the server closes gracefully only once no call is open.
    */
   @GrpcMethod('Health', 'Watch')
   watch(request: { service?: string }): Observable<{ status: string }> {
     return timer(0, HEALTH_WATCH_INTERVAL_MS).pipe(
       exhaustMap(() => this.statusOf(request.service)),
+      takeWhile(() => !this.readiness.isDraining, true),
       distinctUntilChanged(),
       map((status) => ({ status })),
     );

@@ -33,6 +33,11 @@ export class Readiness {
     this.cached = undefined;
   }
 
+  /** Whether a drain has begun (long-lived health watches end on it, so the server can close gracefully). */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   async check(): Promise<ReadinessReport> {
     if (this.draining) return { ready: false, checks: { draining: { up: false, error: 'shutting down' } } };
     if (this.cached && Date.now() - this.cached.at < 1000) return this.cached.report;
