@@ -13,9 +13,9 @@ export type LiveItem = { kind: 'message'; message: StoredMessageData } | { kind:
 export type LoadSnapshots = (channels: readonly ChannelRef[]) => Promise<Map<string, MembershipSnapshot>>;
 
 /**
- * Longest stretch of synchronous delivery work before the event loop gets a turn. A per-uid frame
- * costs a few microseconds to make and write, a batched frame of 10000 uids about 3 ms to encode,
- * so a slice plus its last frame stays within the 10 ms budget of ADR 10.
+ * Longest stretch of synchronous delivery work before the event loop gets a turn. A frame costs a
+ * few microseconds to make and write (a batched one copies its parts, encoded once: ADR 10), so a
+ * slice plus its last frame stays within the 10 ms budget of ADR 10.
  */
 export const DELIVERY_SLICE_MS = 5;
 
@@ -42,7 +42,7 @@ export interface LiveDeliveriesOptions {
 /**
  * Pushes one consumed batch of stored messages and queued commands to the gateway streams of this
  * instance. Recipients come from the pure rule (`recipientsAt`) over channel memberships held in
- * memory: a snapshot at version V answers for any message stamped with V or less, so only a message
+ * memory, split by stream into audiences kept between batches (see `audienceOf`): a snapshot at version V answers for any message stamped with V or less, so only a message
  * stamped with a newer version (or a channel not held) makes its channel load again, once per
  * batch for all such channels. The stamp is what makes this right on every instance, whichever
  * partitions its own projection consumes.
