@@ -1,5 +1,9 @@
 import { ConnectionOptions } from 'node:tls';
 import { Kafka, KafkaConfig, logLevel, Partitioners, Producer, SASLOptions } from 'kafkajs';
+import { registerCompressionCodecs } from './compression';
+
+// On import, so every client of this library (services, tools, tests) decodes snappy, lz4 and zstd.
+registerCompressionCodecs();
 
 export interface KafkaConnectionOptions {
   brokers: string[];
@@ -13,6 +17,7 @@ export interface KafkaConnectionOptions {
 
 /** kafkajs stays behind this lib so the client can be swapped without touching services. */
 export function createKafka(opts: KafkaConnectionOptions): Kafka {
+  registerCompressionCodecs();
   const config: KafkaConfig = {
     clientId: opts.clientId,
     brokers: opts.brokers,

@@ -1,4 +1,5 @@
 export * from './client';
+export * from './compression';
 export * from './publisher';
 export * from './topics';
 export * from './batch-consumer';
