@@ -6,7 +6,7 @@ import { DeliveryHub, DeliverySink, MessageView, REMEMBERED_UID_CHANGES } from '
 /** A stream that records what is written to it. */
 const sink = () => {
   const written: Record<string, unknown>[] = [];
-  const s: DeliverySink & { written: typeof written } = { written, write: (d) => written.push(d as Record<string, unknown>), fail: () => undefined };
+  const s: DeliverySink & { written: typeof written } = { written, write: (d) => written.push(d as unknown as Record<string, unknown>), fail: () => undefined };
   return s;
 };
 
