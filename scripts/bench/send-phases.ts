@@ -3,6 +3,7 @@ import { assertGroupsNotShared } from './broker-guard';
 import { CpuSampler, CpuUsage } from './cpu-usage';
 import { profileClockNow } from './cpu-profile';
 import { EventLoopProbe } from './event-loop-probe';
+import { SendBatchProbe, SendBatchSummary } from './send-batch-probe';
 import { IngressStreams } from './ingress';
 import { clientMsgNo, Gateways, StreamMode } from './gateways';
 import { fmt, latencySummary, log, runConcurrently } from './lib';
@@ -28,6 +29,8 @@ export interface PhaseResult {
   /** Undefined when no gateway was attached; `streamsEnded` counts since the gateways opened. */
   delivery?: { delivered: number; expected: number; perSec: number; streamsEnded: number };
   stallMaxMs: number | undefined;
+  /** The fanout's send batches during the load (sizes and stage times). */
+  batches?: SendBatchSummary;
   cpu?: CpuUsage;
   /** When the load ran, on the CPU profiles' clock. */
   window: { fromUs: number; toUs: number };
@@ -80,6 +83,8 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   await assertGroupsNotShared();
   const probe = new EventLoopProbe(target.sys.fanout.httpPort);
   await probe.start();
+  const batchProbe = new SendBatchProbe(target.sys.fanout.httpPort);
+  await batchProbe.start();
   const cpu = opts.sampleCpu ? new CpuSampler(target.sys.cpuTargets()) : undefined;
   cpu?.start();
   const t0 = performance.now();
@@ -87,12 +92,13 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   const result = await load(sendTask(target, phase));
   const window = { fromUs, toUs: profileClockNow() };
   const cpuUsage = cpu?.stop();
+  const batches = await batchProbe.stop();
   const delivery = target.gateways && (await awaitDelivery(target.gateways, phase, result.acked * (target.groups[0]?.members.length ?? 0), t0, settings));
   const stalls = await probe.stop();
   await assertGroupsNotShared();
   const latency = latencySummary(result.latenciesMs);
   if (result.errors > 0) log(`${fmt(result.errors)} sends failed: ${result.errorReasons.join('; ')}`);
-  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, cpu: cpuUsage, window };
+  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, batches, cpu: cpuUsage, window };
 }
 
 export const closedLoop = (settings: SendBenchSettings) => (task: Task) => runClosedLoop({ concurrency: settings.senders, durationMs: settings.closedLoopMs, task });

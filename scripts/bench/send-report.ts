@@ -5,6 +5,7 @@ import { Gateways } from './gateways';
 import { fmt, table } from './lib';
 import { OpenLoopResult } from './load';
 import { KafkaRawLimit, PostgresRawLimits } from './raw-limits';
+import { SEND_BATCH_STAGES } from './send-batch-probe';
 import { ModeResult, PhaseResult, SweepResult, WorkloadSpec } from './send-phases';
 import { SendBenchSettings } from './send-settings';
 
@@ -171,6 +172,22 @@ and all its backends. The bench process runs the senders and decodes every deliv
 ${table(['process', ...runs.map((run) => run.name)], rows, 'l' + 'r'.repeat(runs.length))}`;
 }
 
+function batchSection(r: SendBenchResults): string {
+  const runs = r.workloads.flatMap((w) =>
+    [w.closed, w.open].flatMap((phase) => (phase?.batches ? [{ name: `${workloadName(w.spec)}${w.mode ? ` (${w.mode})` : ''}`, load: loadLabel(r.settings, phase), b: phase.batches }] : [])),
+  );
+  if (runs.length === 0) return '';
+  const rows = runs.map(({ name, load, b }) => [name, load, fmt(b.batches), fmt(b.meanSize, 1), ...SEND_BATCH_STAGES.map((stage) => ms(b.stageMeanMs[stage]))]);
+  return `### Where a send batch's time goes
+
+From the fanout's own histograms (\`im_send_batch_size\`, \`im_send_batch_stage_seconds\`), read at the start and the
+end of each phase: mean per batch of its size and of each stage. Queued: the batch's first send waiting for the
+batch to start; barrier: the membership read barrier; locks: waiting for the batch before and the channels'
+locks; transaction: locks held until COMMIT; publish: COMMIT until the broker acknowledged the events.
+
+${table(['workload', 'load', 'batches', 'sends per batch', ...SEND_BATCH_STAGES.map((stage) => `${stage} (ms)`)], rows, 'llrr' + 'r'.repeat(SEND_BATCH_STAGES.length))}`;
+}
+
 function profileSection(r: SendBenchResults): string {
   if (!r.profile) return '';
   const { run, summaries, spec } = r.profile;
@@ -237,6 +254,7 @@ export function renderSendReport(r: SendBenchResults): string {
 ${r.date}, ${r.machine}.${s.scale !== 1 ? ` Scale ${s.scale}: reduced sizes and durations, not comparable with a full run.` : ''}`,
     workloadSection(r),
     sweepSection(r),
+    batchSection(r),
     cpuSection(r),
     profileSection(r),
     rawSection(r),

@@ -2,7 +2,7 @@ import { TOPICS } from '@im/contracts';
 import { SendOutcome, SendRequest, SentMessage, sequenceBatch } from '@im/fanout-domain';
 import { classifyFailure } from '@im/kafka';
 import { ambientEventHeaders, EventStore, OutboxRelay, StoredEvent } from '@im/persistence';
-import { CONFIG, OUTBOX_RELAY } from '@im/service-kit';
+import { CONFIG, OUTBOX_RELAY, ServiceMetrics } from '@im/service-kit';
 import { channelKey, lastPerKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
@@ -12,6 +12,7 @@ import { FanoutConfig } from '../config/fanout.config';
 import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
 import { toStoredEventData } from './message.mapper';
 import { MessageRepository } from './message.repository';
+import { SendBatchMetrics } from './send-batch-metrics';
 import { readSendInputs } from './send-inputs';
 
 interface PendingSend {
@@ -20,6 +21,8 @@ interface PendingSend {
   headers: Record<string, string>;
   resolve: (sent: SentMessage) => void;
   reject: (error: unknown) => void;
+  /** performance.now() at submit. */
+  submittedAt: number;
 }
 
 /**
@@ -45,20 +48,23 @@ export class MessageSequencer {
   private readonly maxInFlight: number;
   /** Batches run outside any caller's async context: no request's correlation leaks into another's. */
   private readonly scope = new AsyncResource('MessageSequencer');
+  private readonly metrics: SendBatchMetrics;
 
   constructor(
     @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
     @Inject(CONFIG) config: Pick<FanoutConfig, 'SEND_BATCH_MAX' | 'SEND_BATCHES_IN_FLIGHT'>,
     private readonly inputs: FanoutInputsProjection,
+    metrics: ServiceMetrics,
   ) {
     this.maxBatch = config.SEND_BATCH_MAX;
     this.maxInFlight = config.SEND_BATCHES_IN_FLIGHT;
+    this.metrics = new SendBatchMetrics(metrics);
   }
 
   /** Resolves once the message is stored and its `message.stored` event is on Kafka. */
   submit(request: SendRequest): Promise<SentMessage> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, headers: { ...ambientEventHeaders() }, resolve, reject });
+      this.queue.push({ request, headers: { ...ambientEventHeaders() }, resolve, reject, submittedAt: performance.now() });
       this.scope.runInAsyncScope(() => this.startBatches());
     });
   }
@@ -105,9 +111,12 @@ export class MessageSequencer {
     this.lastLocked = new Promise<void>((resolve) => (locked = resolve));
     let outcomes: SendOutcome[] | undefined;
     let failed: unknown;
+    const timeline = this.metrics.batch(batch.length, batch[0].submittedAt);
+    timeline.mark('queued');
     try {
       // Membership and channel state acknowledged before any of these sends began decide them (G2).
       await this.inputs.barrier();
+      timeline.mark('barrier');
       await previousLocked;
       outcomes = await this.relay.commitAndPublish(
         lastPerKey(batch.map((p) => channelKey(p.request.channel)), (k) => k),
@@ -118,8 +127,18 @@ export class MessageSequencer {
             batch.map((p) => p.headers),
             batchId,
           ),
-        { onLocked: locked, onCommitted },
+        {
+          onLocked: () => {
+            timeline.mark('locks');
+            locked();
+          },
+          onCommitted: () => {
+            timeline.mark('transaction');
+            onCommitted();
+          },
+        },
       );
+      timeline.mark('publish');
     } catch (error) {
       failed = error;
     } finally {
