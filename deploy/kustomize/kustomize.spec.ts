@@ -159,6 +159,10 @@ describe.each(TARGETS)('kubectl kustomize %s', (target) => {
     // Every optional setting from the environment of the runtime is wired, Secrets by reference only.
     const names = (container.env ?? []).map((v: K8sObject) => v.name);
     expect(names).toEqual(expect.arrayContaining(['PGPASSWORD', 'GRPC_AUTH_TOKENS', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD']));
+    // Pods listen beyond loopback, so their gRPC tokens are required: no Secret, no pod.
+    const tokens = (container.env ?? []).find((v: K8sObject) => v.name === 'GRPC_AUTH_TOKENS');
+    expect(tokens.valueFrom.secretKeyRef).toEqual({ name: 'im-grpc-auth', key: 'tokens' });
+    expect(config.GRPC_HOST).toBe('0.0.0.0');
   });
 
   it('keeps credentials out of the manifests: Secret references only', () => {
@@ -184,8 +188,8 @@ describe.each(TARGETS)('kubectl kustomize %s', (target) => {
     const secrets = ofKind(objects(), 'Secret');
     if (target === 'overlays/local') {
       // The local overlay's example generator, with values nobody could mistake for real ones.
-      expect(secrets.map((s) => s.metadata.name)).toEqual(['im-postgres']);
-      for (const value of Object.values<string>(secrets[0].data)) expect(Buffer.from(value, 'base64').toString()).toMatch(/^local-only-/);
+      expect(secrets.map((s) => s.metadata.name).sort()).toEqual(['im-grpc-auth', 'im-postgres']);
+      for (const secret of secrets) for (const value of Object.values<string>(secret.data)) expect(Buffer.from(value, 'base64').toString()).toMatch(/^local-only-/);
     } else {
       expect(secrets).toEqual([]);
     }

@@ -73,7 +73,7 @@ export function environmentOf(
     }
     const value = secrets(ref.name, ref.key);
     if (value !== undefined) env[variable.name] = value;
-    else if (!ref.optional) env[variable.name] = 'from-a-secret';
+    else if (!ref.optional) env[variable.name] = 'from-a-secret-of-the-cluster';
   }
   return env;
 }

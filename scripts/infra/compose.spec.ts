@@ -96,7 +96,7 @@ describe('docker-compose.yml', () => {
     const service = services[name];
     expect(service.environment.GRPC_PORT).toBe(String(ports.grpc));
     expect(service.environment.HTTP_PORT).toBe(String(ports.http));
-    expect(service.ports).toEqual([`${ports.grpc}:${ports.grpc}`, `${ports.http}:${ports.http}`]);
+    expect(service.ports).toEqual([`127.0.0.1:${ports.grpc}:${ports.grpc}`, `127.0.0.1:${ports.http}:${ports.http}`]);
     expect(service.healthcheck.test).toEqual(['CMD', 'node', 'scripts/infra/healthcheck.js', 'http', String(ports.http)]);
     expect(read('scripts/infra/healthcheck.js')).toContain('/health/ready');
   });

@@ -1,4 +1,4 @@
-import { authTokensOf, baseConfigSchema, ConfigError, loadConfig, servicePorts, tracingModeOf } from './config';
+import { authTokensOf, baseConfigSchema, ConfigError, isLoopbackHost, loadConfig, servicePorts, tracingModeOf } from './config';
 
 const schema = baseConfigSchema.extend(servicePorts(50051, 9091).shape);
 const minimal = { DATABASE_URL: 'postgres://db/im', KAFKA_BROKERS: 'k1:9092,k2:9092' };
@@ -9,6 +9,29 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ GRPC_MAX_MESSAGE_BYTES: 4 * 1024 * 1024, GRPC_RATE_LIMIT_PER_SECOND: 0, GRPC_PORT: 50051 });
     expect(authTokensOf(config)).toEqual([]);
     expect(tracingModeOf(config)).toBe('off');
+  });
+
+  it('listens on loopback unless told otherwise', () => {
+    expect(loadConfig(schema, minimal)).toMatchObject({ GRPC_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1', GRPC_ALLOW_UNAUTHENTICATED: false });
+    expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].every(isLoopbackHost)).toBe(true);
+    expect(['0.0.0.0', '::', '10.0.0.7', 'im-fanout'].some(isLoopbackHost)).toBe(false);
+  });
+
+  it('refuses gRPC on a non-loopback address without tokens, unless explicitly allowed', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(schema, { ...minimal, ...env });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    expect(problems({ GRPC_HOST: '0.0.0.0' })).toEqual([expect.stringMatching(/^GRPC_HOST: 0\.0\.0\.0 takes calls from other machines while GRPC_AUTH_TOKENS is unset/)]);
+    expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_AUTH_TOKENS: 'gateway:aaaaaaaaaaaaaaaa' })).toEqual([]);
+    expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_ALLOW_UNAUTHENTICATED: 'true' })).toEqual([]);
+    expect(problems({ GRPC_HOST: '127.0.0.1' })).toEqual([]);
+    // HTTP serves health and metrics only: any address is fine.
+    expect(problems({ HTTP_HOST: '0.0.0.0' })).toEqual([]);
   });
 
   it('reports schema problems and cross-variable problems together', () => {

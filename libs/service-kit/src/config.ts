@@ -21,6 +21,12 @@ const bool = z
   .default('false')
   .transform((v) => v === 'true' || v === '1');
 
+/** Where servers listen unless told otherwise. */
+export const DEFAULT_BIND_HOST = '127.0.0.1';
+
+/** Whether a listen address takes connections from this machine only. */
+export const isLoopbackHost = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
 /** Variables every service reads. Services extend it with their own. */
 export const baseConfigSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
@@ -32,8 +38,11 @@ export const baseConfigSchema = z.object({
   KAFKA_SASL_PASSWORD: z.string().optional(),
   KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(7).default(1),
-  GRPC_HOST: z.string().default('0.0.0.0'),
-  HTTP_HOST: z.string().default('0.0.0.0'),
+  /** Loopback by default: a development process is reachable from this machine only. Pods set 0.0.0.0. */
+  GRPC_HOST: z.string().default(DEFAULT_BIND_HOST),
+  HTTP_HOST: z.string().default(DEFAULT_BIND_HOST),
+  /** Lets gRPC listen beyond loopback without GRPC_AUTH_TOKENS (e.g. behind a mesh that authenticates callers). */
+  GRPC_ALLOW_UNAUTHENTICATED: bool,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   MIGRATE_ON_START: bool,
@@ -106,6 +115,14 @@ function crossFieldProblems(env: NodeJS.ProcessEnv): string[] {
   }
   if (env.KAFKA_SSL_CA_FILE && !existsSync(env.KAFKA_SSL_CA_FILE)) {
     problems.push(`KAFKA_SSL_CA_FILE: no such file: ${env.KAFKA_SSL_CA_FILE}`);
+  }
+  const grpcHost = env.GRPC_HOST || DEFAULT_BIND_HOST;
+  const allowed = env.GRPC_ALLOW_UNAUTHENTICATED === 'true' || env.GRPC_ALLOW_UNAUTHENTICATED === '1';
+  if (!isLoopbackHost(grpcHost) && !env.GRPC_AUTH_TOKENS?.trim() && !allowed) {
+    problems.push(
+      `GRPC_HOST: ${grpcHost} takes calls from other machines while GRPC_AUTH_TOKENS is unset, so anyone who reaches the port could act as any user: ` +
+        'set GRPC_AUTH_TOKENS, listen on 127.0.0.1, or set GRPC_ALLOW_UNAUTHENTICATED=true where something else authenticates callers',
+    );
   }
   if (env.TRACING === 'otlp' && !env.OTEL_EXPORTER_OTLP_ENDPOINT) {
     problems.push('OTEL_EXPORTER_OTLP_ENDPOINT: required when TRACING=otlp');

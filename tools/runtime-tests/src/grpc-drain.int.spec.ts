@@ -3,7 +3,7 @@ import { eventually, grpcClient, ServiceProcess } from '@im/testing';
 
 jest.setTimeout(120_000);
 
-describe('graceful shutdown of a service (real process, Kafka and Postgres)', () => {
+describe('graceful close of the gRPC server (real process, Kafka and Postgres)', () => {
   it('on SIGTERM tells health watchers NOT_SERVING, ends their streams with OK and exits 0 before its shutdown timeout', async () => {
     // A short timeout: a server that waited for a stream nobody ends would be killed with exit 1.
     const service = await ServiceProcess.start('channels', { SHUTDOWN_TIMEOUT_MS: '15000' });
