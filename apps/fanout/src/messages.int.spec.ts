@@ -84,11 +84,11 @@ describe('fanout MessageService on real Kafka and Postgres (channels and fanout 
   it('G2 under load: once a removal is acknowledged, no send started afterwards is stored, while batches keep flowing', async () => {
     const channel = await services.group();
     await membership.add(channel, ['a', 'b']);
-    let removedAt: number | undefined;
+    const removal: { at?: number } = {};
     const outcomes: { startedAt: number; stored: boolean; reason: string }[] = [];
     // Eight senders keep batches (and the read barriers begun ahead of them) going throughout.
     const sender = async () => {
-      while (removedAt === undefined || performance.now() - removedAt < 500) {
+      while (removal.at === undefined || performance.now() - removal.at < 500) {
         const startedAt = performance.now();
         const outcome = await failure(send('a', channel, 'load'));
         outcomes.push({ startedAt, stored: outcome.code === status.OK, reason: outcome.reason });
@@ -97,11 +97,12 @@ describe('fanout MessageService on real Kafka and Postgres (channels and fanout 
     const senders = Array.from({ length: 8 }, sender);
     await new Promise((r) => setTimeout(r, 300));
     await membership.remove(channel, ['a']);
-    removedAt = performance.now();
+    const removedAt = performance.now();
+    removal.at = removedAt;
     await Promise.all(senders);
 
-    const after = outcomes.filter((o) => o.startedAt > (removedAt as number));
-    expect(outcomes.filter((o) => o.startedAt < (removedAt as number) && o.stored).length).toBeGreaterThan(0);
+    const after = outcomes.filter((o) => o.startedAt > removedAt);
+    expect(outcomes.filter((o) => o.startedAt < removedAt && o.stored).length).toBeGreaterThan(0);
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((o) => o.stored || o.reason !== 'NOT_SUBSCRIBER')).toEqual([]);
   });
