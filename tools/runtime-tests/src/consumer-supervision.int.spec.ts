@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { TOPICS } from '@im/contracts';
 import { adminCliWith, eventually, grpcClient, kcatProduce, SecondBroker, separateTestDatabase, ServiceProcess, testDb, testEnv, testKafka, uniqueId } from '@im/testing';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Admin } from 'kafkajs';
 
 jest.setTimeout(300_000);
@@ -45,10 +46,11 @@ describe('a consumer that crashes', () => {
   });
 
   it('is restarted with backoff, reported not ready meanwhile, and consumes again once the record it cannot decode is gone', async () => {
-    service = await ServiceProcess.start('subscriptions', { CONSUMER_RESTART_MAX_BACKOFF_MS: '2000' });
+    // The services decode snappy; this one is started without it (a test fault), so fetching a
+    // snappy batch throws before any handler runs, as a batch kafkajs cannot decode would.
+    service = await ServiceProcess.start('subscriptions', { CONSUMER_RESTART_MAX_BACKOFF_MS: '2000' }, { nodeArgs: ['--require', join(__dirname, 'faults', 'kafkajs-without-snappy.cjs')] });
     const key = `2:${uniqueId('snappy')}`;
     const [before] = (await admin.fetchTopicOffsets(TOPIC)).filter((p) => p.partition === 0);
-    // kafkajs has no snappy codec: fetching this batch throws before any handler runs.
     kcatProduce(TOPIC, [{ key, value: envelope('subscribers.add', key, { channel: { channelId: key.slice(2), channelType: 2 }, uids: ['u1'] }) }], {
       compression: 'snappy',
       partition: 0,

@@ -42,10 +42,11 @@ export interface LiveDeliveriesOptions {
 /**
  * Pushes one consumed batch of stored messages and queued commands to the gateway streams of this
  * instance. Recipients come from the pure rule (`recipientsAt`) over channel memberships held in
- * memory, split by stream into audiences kept between batches (see `audienceOf`): a snapshot at version V answers for any message stamped with V or less, so only a message
- * stamped with a newer version (or a channel not held) makes its channel load again, once per
- * batch for all such channels. The stamp is what makes this right on every instance, whichever
- * partitions its own projection consumes.
+ * memory, split by stream into audiences kept between batches (see `audienceOf`). A snapshot at
+ * version V answers for any message stamped with V or less, so only a message stamped with a newer
+ * version (or a channel not held) makes its channel load again, once per batch for all such
+ * channels. The stamp is what makes this right on every instance, whichever partitions its own
+ * projection consumes.
  */
 export class LiveDeliveries {
   private readonly sliceMs: number;
