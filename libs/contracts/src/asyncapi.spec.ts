@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { GRPC_LOADER_OPTIONS, PROTO_FILES, PROTO_ROOT } from './grpc';
-import { dlqTopicOf, HEADERS, TOPICS } from './topics';
+import { cloudEventHeaders, dlqTopicOf, HEADERS, TOPICS } from './topics';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Doc = Record<string, any>;
@@ -125,6 +125,17 @@ describe('asyncapi.yaml', () => {
       expect(deref(trait.bindings.kafka.key)).toBe(deref({ $ref: '#/components/schemas/RecordKey' }));
       expect(deref(trait.headers).properties[HEADERS.correlationId]).toBeDefined();
     }
+  });
+
+  it('documents every header an event carries, CloudEvents attributes included', () => {
+    const documented = Object.keys(deref({ $ref: '#/components/schemas/EventHeaders' }).properties).sort();
+    const published = Object.keys({
+      [HEADERS.correlationId]: '',
+      [HEADERS.eventId]: '',
+      [HEADERS.eventType]: '',
+      ...cloudEventHeaders({ id: 'i', type: 't', topic: TOPICS.channelsEvents, key: 'k', occurredAt: 'o' }),
+    }).sort();
+    expect(documented).toEqual(published);
   });
 
   it.each(COMMAND_TOPICS)('%s has a dead-letter topic with the x-dlq-* headers', (topic) => {

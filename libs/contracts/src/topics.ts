@@ -18,6 +18,14 @@ export const dlqTopicOf = (topic: string) => `${topic}.dlq`;
 export const HEADERS = {
   eventId: 'x-event-id',
   eventType: 'x-event-type',
+  /** CloudEvents 1.0, Kafka protocol binding, binary content mode: what event tooling reads. */
+  ceSpecVersion: 'ce_specversion',
+  ceId: 'ce_id',
+  ceSource: 'ce_source',
+  ceType: 'ce_type',
+  ceTime: 'ce_time',
+  ceSubject: 'ce_subject',
+  contentType: 'content-type',
   correlationId: 'x-correlation-id',
   dlqReason: 'x-dlq-reason',
   dlqErrorCode: 'x-dlq-error-code',
@@ -29,3 +37,23 @@ export const HEADERS = {
   dlqOriginalSize: 'x-dlq-original-size',
   dlqOriginalSha256: 'x-dlq-original-sha256',
 } as const;
+
+/**
+ * The CloudEvents attributes of an event record (binary content mode: the record value, our JSON
+ * envelope, is the event's data). `source` names the producing context by its topic
+ * (`/im/channels` for im.channels.events.v1), `type` is the envelope's type under the `im.`
+ * prefix, `subject` the record key (the channel).
+ */
+export function cloudEventHeaders(e: { id: string; type: string; topic: string; key: string; occurredAt: string }): Record<string, string> {
+  const context = e.topic.split('.')[1] ?? e.topic;
+  return {
+    [HEADERS.ceSpecVersion]: '1.0',
+    [HEADERS.ceId]: e.id,
+    [HEADERS.ceSource]: `/im/${context}`,
+    [HEADERS.ceType]: `im.${e.type}`,
+    [HEADERS.ceTime]: e.occurredAt,
+    [HEADERS.ceSubject]: e.key,
+    [HEADERS.contentType]: 'application/json',
+  };
+}
+

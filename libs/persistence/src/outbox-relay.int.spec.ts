@@ -78,6 +78,16 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
     const envelope = JSON.parse(published[1].value);
     expect(envelope).toMatchObject({ type: 'thing.happened', version: 1, key: 'late', data: { n: 1 } });
     expect(published[1].headers['x-event-id']).toBe(envelope.id);
+    // CloudEvents binary content mode, for event tooling: the envelope is the event's data.
+    expect(published[1].headers).toMatchObject({
+      ce_specversion: '1.0',
+      ce_id: envelope.id,
+      ce_type: 'im.thing.happened',
+      ce_time: envelope.occurred_at,
+      ce_subject: 'late',
+      'content-type': 'application/json',
+    });
+    expect(published[1].headers.ce_source).toMatch(/^\/im\//);
   });
 
   it('keeps per-stream order across concurrent flushes from two relays (two replicas)', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { makeEnvelope } from '@im/contracts';
+import { cloudEventHeaders, makeEnvelope } from '@im/contracts';
 import { randomUUID } from 'node:crypto';
 import { escapeLiteral } from 'pg';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
@@ -36,7 +36,7 @@ export const recordOf = (e: StoredEvent): OutboxRecord => ({
   topic: e.topic,
   key: e.key,
   value: JSON.stringify(envelopeOf(e)),
-  headers: { ...e.headers, 'x-event-id': e.id, 'x-event-type': e.type },
+  headers: { ...e.headers, 'x-event-id': e.id, 'x-event-type': e.type, ...cloudEventHeaders(e) },
 });
 
 /**
