@@ -19,6 +19,18 @@ export function kcatProduce(
   execFileSync('kcat', args, { input, timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
 }
 
+/** Reads `count` records from the start of `topic` with kcat (one partition's order), each `key<TAB>value`. */
+export function kcatConsume(topic: string, count: number): { key: string; value: string }[] {
+  const args = ['-b', testEnv().kafkaBrokers, '-C', '-t', topic, '-o', 'beginning', '-c', String(count), '-e', '-q', '-f', '%k\t%s\n'];
+  return execFileSync('kcat', args, { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 })
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => {
+      const tab = line.indexOf('\t');
+      return { key: line.slice(0, tab), value: line.slice(tab + 1) };
+    });
+}
+
 export function hasKcat(): boolean {
   try {
     execFileSync('kcat', ['-V'], { stdio: 'ignore' });

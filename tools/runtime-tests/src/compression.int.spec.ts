@@ -1,14 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { ensureTopics, KafkaCodec, topicSpec } from '@im/kafka';
+import { kcatConsume, kcatProduce, testKafka, uniqueId } from '@im/testing';
 import { CompressionCodecs, CompressionTypes, Kafka } from 'kafkajs';
-import { createKafka, parseBrokers } from './client';
-import { KafkaCodec } from './compression';
-import { ensureTopics, topicSpec } from './topics';
 
-// libs/testing builds on this library, so this test reads the broker address the test command exports
-// and runs kcat (a librdkafka client, independent of kafkajs) itself.
-const brokers = process.env.KAFKA_BROKERS;
-const uniqueId = (prefix: string) => `${prefix}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-
+// Record batches written by kcat (librdkafka, independent of kafkajs) and by our own producer, in
+// each codec, read back by both: the codecs registered by @im/kafka on the real broker.
 jest.setTimeout(60_000);
 
 type Compression = 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -30,23 +25,6 @@ const recordsFor = (compression: Compression, count = 25): Rec[] =>
     key: `${compression}-key-${i}`,
     value: JSON.stringify({ i, compression, text: `message ${i} ünïcödé `.repeat(10 + i) }),
   }));
-
-function kcat(args: string[], input?: string): string {
-  if (!brokers) throw new Error('KAFKA_BROKERS is not set');
-  return execFileSync('kcat', ['-b', brokers, ...args], { input, encoding: 'utf8', timeout: 30_000, maxBuffer: 16 * 1024 * 1024 });
-}
-
-const kcatProduce = (topic: string, records: Rec[], compression: Compression) =>
-  kcat(['-P', '-t', topic, '-K', '\t', '-z', compression, '-X', 'enable.idempotence=true'], records.map((r) => `${r.key}\t${r.value}\n`).join(''));
-
-const kcatConsume = (topic: string, count: number): Rec[] =>
-  kcat(['-C', '-t', topic, '-o', 'beginning', '-c', String(count), '-e', '-q', '-f', '%k\t%s\n'])
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => {
-      const tab = line.indexOf('\t');
-      return { key: line.slice(0, tab), value: line.slice(tab + 1) };
-    });
 
 async function freshTopic(kafka: Kafka, prefix: string): Promise<string> {
   const topic = uniqueId(prefix);
@@ -96,8 +74,7 @@ describe.each(Object.keys(TYPES) as Compression[])('%s batches on the real broke
   let codec: KafkaCodec;
 
   beforeAll(() => {
-    if (!brokers) throw new Error('KAFKA_BROKERS is not set: run `npm test`, or source .cache/infra/env');
-    kafka = createKafka({ brokers: parseBrokers(brokers), clientId: uniqueId('compression-test') });
+    kafka = testKafka();
     // The codec kafkajs will use, so the test can see that the batches really were compressed this way.
     codec = CompressionCodecs[TYPES[compression]]() as KafkaCodec;
   });
@@ -107,7 +84,7 @@ describe.each(Object.keys(TYPES) as Compression[])('%s batches on the real broke
   it('reach a consumer of ours exactly as kcat produced them', async () => {
     const topic = await freshTopic(kafka, `compression.${compression}.kcat`);
     const records = recordsFor(compression);
-    kcatProduce(topic, records, compression);
+    kcatProduce(topic, records, { compression });
     const decompress = jest.spyOn(codec, 'decompress');
 
     expect(await consume(kafka, topic, records.length)).toEqual(records);
