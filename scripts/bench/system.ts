@@ -38,7 +38,7 @@ export class SystemUnderTest {
    */
   static async start(opts: { brokerWaitMs: number; profileDir?: string }): Promise<SystemUnderTest> {
     await waitUntilGroupsFree(opts.brokerWaitMs);
-    const started = await Promise.all(
+    const started = await ServiceProcess.together(
       SERVICES.map((name) => {
         const dir = opts.profileDir && join(opts.profileDir, name);
         if (dir) mkdirSync(dir, { recursive: true });

@@ -157,7 +157,7 @@ export class Services {
   ) {}
 
   static async start(fanoutEnv: Record<string, string> = {}): Promise<Services> {
-    const [channelsProcess, fanoutProcess] = await Promise.all([ServiceProcess.start('channels'), ServiceProcess.start('fanout', fanoutEnv)]);
+    const [channelsProcess, fanoutProcess] = await ServiceProcess.together([ServiceProcess.start('channels'), ServiceProcess.start('fanout', fanoutEnv)]);
     return new Services(channelsProcess, fanoutProcess, grpcClient('ChannelService', channelsProcess.grpcAddress), grpcClient('MessageService', fanoutProcess.grpcAddress));
   }
 

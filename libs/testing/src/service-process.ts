@@ -4,28 +4,50 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { eventually, REPO_ROOT, testEnv } from './env';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports for the services a test starts, taken below the kernel's ephemeral range (32768–60999 on
+ * Linux): a port the kernel hands out for `listen(0)` can be taken by any outgoing connection (a
+ * Kafka or Postgres client) before the service binds it. Each port is probed and handed out once
+ * per test process.
+ */
+const SERVICE_PORTS = { first: 20_000, last: 32_000 };
+const handedOut = new Set<number>();
+let nextPort = SERVICE_PORTS.first + ((process.pid * 97) % (SERVICE_PORTS.last - SERVICE_PORTS.first));
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < SERVICE_PORTS.last - SERVICE_PORTS.first; tries++) {
+    const port = nextPort;
+    nextPort = port >= SERVICE_PORTS.last ? SERVICE_PORTS.first : port + 1;
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port between ${SERVICE_PORTS.first} and ${SERVICE_PORTS.last}`);
+}
+
 /**
- * A service started the way production starts it: the compiled entry point in its own process,
- * on real Kafka and Postgres, on free ports. Can be stopped gracefully or killed outright.
+ * Every child still running, killed when a plain node process (a benchmark) exits. Under jest the
+ * sandbox never sees 'exit'; there the preload below ends each child when its stdin closes.
  */
-/** Every child still running; killed when the test process exits, so none outlives a run. */
+const EXIT_WITH_PARENT = join(REPO_ROOT, 'libs/testing/src/exit-with-parent.cjs');
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/**
+ * A service started the way production starts it: the compiled entry point in its own process,
+ * on real Kafka and Postgres, on free ports. Can be stopped gracefully or killed outright.
+ */
 export class ServiceProcess {
   private output: string[] = [];
   readonly exited: Promise<number | null>;
@@ -39,6 +61,10 @@ export class ServiceProcess {
     child.stdout?.on('data', (d) => this.output.push(String(d)));
     child.stderr?.on('data', (d) => this.output.push(String(d)));
     running.add(child);
+    // A child never keeps the test runner alive (a failed test that never stops its services must
+    // not hang the run); when the runner ends, the child's stdin closes and the child ends too.
+    child.unref();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
     this.exited = new Promise((resolve) =>
       child.on('exit', (code, signal) => {
         running.delete(child);
@@ -57,7 +83,7 @@ export class ServiceProcess {
     const { kafkaBrokers, databaseUrl } = testEnv();
     const grpcPort = Number(env.GRPC_PORT ?? (await freePort()));
     const httpPort = Number(env.HTTP_PORT ?? (await freePort()));
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], {
+    const child = spawn(process.execPath, ['--require', EXIT_WITH_PARENT, ...(opts.nodeArgs ?? []), entry], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH,
@@ -70,7 +96,7 @@ export class ServiceProcess {
         LOG_LEVEL: 'warn',
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(name, grpcPort, httpPort, child);
     if (opts.waitReady !== false) {
@@ -82,6 +108,18 @@ export class ServiceProcess {
       }
     }
     return service;
+  }
+
+  /**
+   * Services started side by side: when one fails to start, the others are stopped before the
+   * error is thrown (a test that never got its services cannot stop them).
+   */
+  static async together<T extends ServiceProcess[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+    const settled = await Promise.allSettled(starts);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<ServiceProcess>).value) as T;
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.kill() : undefined)));
+    throw failed.reason;
   }
 
   get logs(): string {
@@ -118,12 +156,21 @@ export class ServiceProcess {
   async stop(): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
     this.child.kill('SIGTERM');
-    return this.exited;
+    return whileAlive(this.exited);
   }
 
   /** SIGKILL: the process vanishes mid-flight, as in a crash. */
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
+    await whileAlive(this.exited);
   }
+}
+
+/**
+ * The child and its pipes are unref'd, so a plain node process (a benchmark) waiting only for a
+ * child to exit would end at once, mid-await: a timer keeps it alive until the wait is over.
+ */
+function whileAlive<T>(wait: Promise<T>): Promise<T> {
+  const timer = setInterval(() => undefined, 60_000);
+  return wait.finally(() => clearInterval(timer));
 }

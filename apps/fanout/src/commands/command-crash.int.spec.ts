@@ -10,7 +10,7 @@ describe('command stream survives a channels crash between commit and publish', 
   it('queues one channel.updated per committed update for every subscriber', async () => {
     const db = await testDb();
     const stable = await ServiceProcess.start('channels');
-    const [subscriptionsService, fanout] = await Promise.all([ServiceProcess.start('subscriptions'), ServiceProcess.start('fanout')]);
+    const [subscriptionsService, fanout] = await ServiceProcess.together([ServiceProcess.start('subscriptions'), ServiceProcess.start('fanout')]);
     const channelsClient = grpcClient('ChannelService', stable.grpcAddress);
     const subscriptions = grpcClient('SubscriptionService', subscriptionsService.grpcAddress);
     const commands = grpcClient('CommandService', fanout.grpcAddress);

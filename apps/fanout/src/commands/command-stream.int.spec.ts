@@ -29,7 +29,7 @@ describe('command stream (G3): channel changes reach every subscriber, offline o
   let commands: GrpcTestClient;
 
   beforeAll(async () => {
-    [channelsService, subscriptionsService, fanout] = await Promise.all([
+    [channelsService, subscriptionsService, fanout] = await ServiceProcess.together([
       ServiceProcess.start('channels'),
       ServiceProcess.start('subscriptions'),
       ServiceProcess.start('fanout'),
