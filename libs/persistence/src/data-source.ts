@@ -1,4 +1,5 @@
 import { DataSource, EntityManager, MigrationInterface } from 'typeorm';
+import { CoalescingSocket } from './pipeline';
 
 export interface ServiceDataSourceOptions {
   url: string;
@@ -19,7 +20,7 @@ export function createServiceDataSource(opts: ServiceDataSourceOptions): DataSou
     migrations: opts.migrations,
     migrationsTableName: 'migrations',
     entities: [],
-    extra: { max: opts.poolSize ?? 10, application_name: opts.applicationName ?? opts.schema },
+    extra: { max: opts.poolSize ?? 10, application_name: opts.applicationName ?? opts.schema, stream: () => new CoalescingSocket() },
   });
 }
 

@@ -5,3 +5,4 @@ export * from './outbox-relay';
 export * from './checkpoints';
 export * from './crash-point';
 export * from './event-context';
+export * from './pipeline';
