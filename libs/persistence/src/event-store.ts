@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { isUniqueViolation, quoteIdent } from './data-source';
 import { ambientEventHeaders } from './event-context';
+import type { Statement } from './pipeline';
 
 export interface NewEvent {
   streamId: string;
@@ -43,12 +44,25 @@ export class EventStore {
    */
   async append(em: EntityManager, events: NewEvent[], opts: { publishedBy?: string } = {}): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
+    const { statement, events: rows } = this.appendStatement(events, opts);
+    const result: { position: string; event_id: string }[] = await em.query(statement.text, statement.values);
+    const positions = new Map(result.map((r) => [r.event_id, r.position]));
+    return rows.map((r) => ({ ...r, position: positions.get(r.id)! }));
+  }
+
+  /**
+   * The statement `append` runs, for a caller that sends it with others in one round trip (see
+   * runPipelined), with the events as they will be stored (ids and headers filled in). It returns
+   * each appended event's position and id.
+   */
+  appendStatement(events: NewEvent[], opts: { publishedBy?: string } = {}): { statement: Statement; events: Omit<StoredEvent, 'position'>[] } {
     // Explicit headers win over the ambient ones (correlation id and trace context of the request).
     const ambient = ambientEventHeaders();
     const rows = events.map((e) => ({ ...e, id: e.id ?? randomUUID(), headers: { ...ambient, ...e.headers } }));
     // One statement for the events and their batch marker: round trips are what a hot path costs.
-    const result: { position: string; event_id: string }[] = await em.query(
-      `WITH appended AS (
+    const statement: Statement = {
+      name: `${this.table}.append`,
+      text: `WITH appended AS (
          INSERT INTO ${this.table} (event_id, stream_id, version, type, data, topic, key, headers, occurred_at, published_at)
          SELECT e.*, CASE WHEN $10::uuid IS NOT NULL THEN now() END
            FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[]) AS e
@@ -58,7 +72,7 @@ export class EventStore {
          SELECT $10::uuid, array_agg(position ORDER BY position), $11::text[] FROM appended HAVING $10::uuid IS NOT NULL
        )
        SELECT position, event_id FROM appended`,
-      [
+      values: [
         rows.map((r) => r.id),
         rows.map((r) => r.streamId),
         rows.map((r) => r.version),
@@ -71,9 +85,8 @@ export class EventStore {
         opts.publishedBy ?? null,
         [...new Set(rows.map((r) => r.streamId))],
       ],
-    );
-    const positions = new Map(result.map((r) => [r.event_id, r.position]));
-    return rows.map((r) => ({ ...r, position: positions.get(r.id)! }));
+    };
+    return { statement, events: rows };
   }
 
   async readStream(em: EntityManager, streamId: string): Promise<StoredEvent[]> {

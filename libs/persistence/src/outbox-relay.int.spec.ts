@@ -126,10 +126,12 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
       let next = 0;
       await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          writers[i % 2].commitAndPublish(['direct'], async (em, batchId) => {
-            const [row] = await em.query(`SELECT coalesce(max(version), 0)::int AS v FROM "${schema}".events WHERE stream_id = 'direct'`);
-            next = row.v + 1;
-            return { result: undefined, events: await store.append(em, [event('direct', next)], { publishedBy: batchId }) };
+          writers[i % 2].commitAndPublish(['direct'], {
+            reads: [{ text: `SELECT coalesce(max(version), 0)::int AS v FROM "${schema}".events WHERE stream_id = 'direct'` }],
+            decide: async ([last]) => {
+              next = last.rows[0].v + 1;
+              return { result: undefined, events: [event('direct', next)] };
+            },
           }),
         ),
       );
@@ -144,7 +146,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
       await inTransaction(ds, (em) => store.append(em, [event('orphaned', 1)], { publishedBy: randomUUID() }));
       const published: OutboxRecord[] = [];
       const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema });
-      await relay.commitAndPublish(['orphaned'], async (em, batchId) => ({ result: undefined, events: await store.append(em, [event('orphaned', 2)], { publishedBy: batchId }) }));
+      await relay.commitAndPublish(['orphaned'], { reads: [], decide: async () => ({ result: undefined, events: [event('orphaned', 2)] }) });
       expect(keysOf(published, 'orphaned')).toEqual([1, 2]);
       await relay.settled();
       expect(await markers()).toBe(0);

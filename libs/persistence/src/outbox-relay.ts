@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { cloudEventHeaders, makeEnvelope } from '@im/contracts';
-import { randomUUID } from 'node:crypto';
-import { escapeLiteral } from 'pg';
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { PoolClient, QueryResult } from 'pg';
+import { DataSource, QueryRunner } from 'typeorm';
 import { crashPoint } from './crash-point';
 import { isRetryable, quoteIdent } from './data-source';
-import { StoredEvent, toStoredEvent } from './event-store';
+import { EventStore, NewEvent, StoredEvent, toStoredEvent } from './event-store';
+import { runPipelined, Statement } from './pipeline';
 
 export interface OutboxRecord {
   topic: string;
@@ -28,11 +28,35 @@ export interface OutboxRelayOptions {
   onError?: (error: unknown) => void;
 }
 
-export const envelopeOf = (e: StoredEvent) =>
+/** The transaction of a direct publish (`commitAndPublish`), for statements beyond its first reads. */
+export interface DirectTransaction {
+  /** Runs statements in the transaction, pipelined: one round trip for all of them. */
+  run(statements: readonly Statement[]): Promise<QueryResult[]>;
+}
+
+/** One batch of a writer that publishes its own events (see `commitAndPublish`). */
+export interface DirectBatch<T> {
+  /** Run under the streams' locks right after BEGIN, in the locks' round trip. */
+  reads: readonly Statement[];
+  /**
+   * Decides from the results of `reads`: the caller's answer, the events to append and publish,
+   * and the writes to send with the append and COMMIT. May be called again (after a deadlock).
+   */
+  decide(reads: QueryResult[], tx: DirectTransaction): Promise<{ result: T; events: NewEvent[]; writes?: Statement[] }>;
+}
+
+interface Marker {
+  batch_id: string;
+  positions: string[];
+}
+
+type PublishedEvent = Omit<StoredEvent, 'position'>;
+
+export const envelopeOf = (e: PublishedEvent) =>
   makeEnvelope(e.type, e.key, e.data, { id: e.id, occurredAt: e.occurredAt, version: 1 });
 
 /** The Kafka record of a stored event. */
-export const recordOf = (e: StoredEvent): OutboxRecord => ({
+export const recordOf = (e: PublishedEvent): OutboxRecord => ({
   topic: e.topic,
   key: e.key,
   value: JSON.stringify(envelopeOf(e)),
@@ -57,6 +81,7 @@ export class OutboxRelay {
   private readonly batches: string;
   private readonly lockKey: string;
   private readonly batchSize: number;
+  private readonly store: EventStore;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private rerun?: Promise<void>;
@@ -74,6 +99,7 @@ export class OutboxRelay {
     // A stable 63-bit key derived from the schema, so services sharing a database never contend.
     this.lockKey = BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`outbox:${opts.schema}`).digest('hex').slice(0, 16))).toString();
     this.batchSize = opts.batchSize ?? 500;
+    this.store = new EventStore(opts.schema);
   }
 
   start(): void {
@@ -117,41 +143,53 @@ export class OutboxRelay {
   }
 
   /**
-   * The direct path: runs `work` in one transaction on a connection that holds session locks on
-   * `streamIds`, publishes the events it appended (with `publishedBy: batchId`) as soon as it
-   * committed, and resolves once the broker acknowledged them. The locks are held until the batch's
-   * marker is deleted after that, so a writer of another instance to the same streams waits, and
-   * each stream reaches Kafka in order. Under those locks, a marker of the same streams can only
-   * have been left by a writer that died between commit and publish: its events are published
-   * first, in the same send. `onLocked` is called once the locks are held (a caller may order its
-   * writers by it), `onCommitted` once the transaction committed.
+   * The direct path: one transaction on a connection that holds session locks on `streamIds`,
+   * whose events are published as soon as it committed; resolves once the broker acknowledged
+   * them. The locks are held until the batch's marker is deleted after that, so a writer of another
+   * instance to the same streams waits, and each stream reaches Kafka in order. Under those locks, a
+   * marker of the same streams can only have been left by a writer that died between commit and
+   * publish: its events are published first, in the same send. `onLocked` is called once the locks
+   * are held (a caller may order its writers by it), `onCommitted` once the transaction committed.
    *
    * Round trips are what this path costs (each is a write syscall and a wake-up on both sides), so
-   * the locks and BEGIN go in one, and the marker delete, its COMMIT and the unlock in another, which
-   * runs after the promise resolved: the caller's answer does not wait for it (`settled` does).
+   * the statements are pipelined (runPipelined): the locks, BEGIN, the marker lookup and the batch's
+   * `reads` go in one round trip; its `writes`, the events' append and COMMIT in a second. The marker
+   * delete and the unlock run after the promise resolved: the caller's answer does not wait for them
+   * (`settled` does).
    */
-  async commitAndPublish<T>(
-    streamIds: readonly string[],
-    work: (em: EntityManager, batchId: string) => Promise<{ result: T; events: StoredEvent[] }>,
-    opts: { onLocked?: () => void; onCommitted?: () => void } = {},
-  ): Promise<T> {
+  async commitAndPublish<T>(streamIds: readonly string[], batch: DirectBatch<T>, opts: { onLocked?: () => void; onCommitted?: () => void } = {}): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
+    const client: PoolClient = await runner.connect();
+    const tx: DirectTransaction = { run: (statements) => runPipelined(client, statements) };
     let published = false;
     try {
-      await runner.query(`${lockStreamsSql('pg_advisory_lock', streamsLiteral(streamIds))}; BEGIN`);
-      opts.onLocked?.();
       const batchId = randomUUID();
-      const { result, events, orphans } = await retryingTransactionOn(runner, async (em) => {
-        const orphans = await this.orphansOf(em, streamIds);
-        return { ...(await work(em, batchId)), orphans };
-      });
-      opts.onCommitted?.();
-      crashPoint(`${this.opts.schema}:after-commit`);
-      await this.publish([...orphans.events, ...events].map(recordOf));
-      published = true;
-      this.track(this.forgetAndUnlock(runner, [batchId, ...orphans.batchIds]));
-      return result;
+      let locked = false;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const lock = locked ? [] : [{ name: 'outbox.lock-streams', text: lockStreamsSql('pg_advisory_lock'), values: [[...streamIds]] }];
+          const first = await tx.run([...lock, ...BEGIN_DIRECT, this.markersStatement(streamIds), ...batch.reads]);
+          if (!locked) opts.onLocked?.();
+          locked = true;
+          const [markers, ...reads] = first.slice(lock.length + BEGIN_DIRECT.length);
+          const orphans = await this.orphansOf(markers.rows, async (s) => (await tx.run([s]))[0].rows);
+          const { result, events, writes = [] } = await batch.decide(reads, tx);
+          const append = events.length > 0 ? this.store.appendStatement(events, { publishedBy: batchId }) : undefined;
+          await tx.run([...writes, ...(append ? [append.statement] : []), { text: 'COMMIT' }]);
+          opts.onCommitted?.();
+          crashPoint(`${this.opts.schema}:after-commit`);
+          await this.publish([...orphans.events, ...(append?.events ?? [])].map(recordOf));
+          published = true;
+          this.track(this.forgetAndUnlock(runner, [batchId, ...orphans.batchIds]));
+          return result;
+        } catch (error) {
+          // A deadlock or serialization failure is decided again from fresh reads, under the locks
+          // (taken again if the first round trip failed: a session lock taken twice is released
+          // by the same unlock-all).
+          if (!isRetryable(error) || attempt >= 5) throw error;
+          await runner.query('ROLLBACK');
+        }
+      }
     } finally {
       if (!published) await this.unlockAndRelease(runner);
     }
@@ -193,18 +231,19 @@ export class OutboxRelay {
     await runner.release();
   }
 
-  /** Markers (and their events, in order) of writers that died between commit and publish, locked for this transaction. */
-  private async orphansOf(em: EntityManager, streamIds: readonly string[]): Promise<{ batchIds: string[]; events: StoredEvent[] }> {
-    const markers: { batch_id: string; positions: string[] }[] = await em.query(
-      `SELECT batch_id, positions FROM ${this.batches} WHERE stream_ids && $1::text[] FOR UPDATE`,
-      [[...streamIds]],
-    );
+  /** Markers of these streams' batches, locked for this transaction (see `orphansOf`). */
+  private markersStatement(streamIds: readonly string[]): Statement {
+    return { name: `${this.batches}.markers`, text: `SELECT batch_id, positions FROM ${this.batches} WHERE stream_ids && $1::text[] FOR UPDATE`, values: [[...streamIds]] };
+  }
+
+  /** The events, in order, of markers left by writers that died between commit and publish. */
+  private async orphansOf(markers: Marker[], query: (statement: Statement) => Promise<unknown[]>): Promise<{ batchIds: string[]; events: StoredEvent[] }> {
     if (markers.length === 0) return { batchIds: [], events: [] };
-    const rows = await em.query(
-      `SELECT position, event_id, stream_id, version, type, data, topic, key, headers, occurred_at
-         FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`,
-      [markers.flatMap((m) => m.positions)],
-    );
+    const rows = await query({
+      text: `SELECT position, event_id, stream_id, version, type, data, topic, key, headers, occurred_at
+               FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`,
+      values: [markers.flatMap((m) => m.positions)],
+    });
     return { batchIds: markers.map((m) => m.batch_id), events: rows.map(toStoredEvent) };
   }
 
@@ -252,10 +291,9 @@ export class OutboxRelay {
     );
     for (const marker of stale) {
       const published = await this.dataSource.transaction(async (em) => {
-        await em.query(lockStreamsSql('pg_advisory_xact_lock'), [
-          marker.stream_ids,
-        ]);
-        const orphans = await this.orphansOf(em, marker.stream_ids);
+        await em.query(lockStreamsSql('pg_advisory_xact_lock'), [marker.stream_ids]);
+        const query = (statement: Statement): Promise<Marker[]> => em.query(statement.text, statement.values);
+        const orphans = await this.orphansOf(await query(this.markersStatement(marker.stream_ids)), query);
         if (orphans.batchIds.length === 0) return 0;
         await this.publish(orphans.events.map(recordOf));
         await em.query(`DELETE FROM ${this.batches} WHERE batch_id = ANY($1::uuid[])`, [orphans.batchIds]);
@@ -267,22 +305,11 @@ export class OutboxRelay {
 }
 
 /**
- * Runs `work` in the runner's transaction, which the caller has already begun (BEGIN sent with its
- * previous statement), and commits it; on deadlock or serialization failure, rolls back and runs
- * it again.
+ * BEGIN for a direct publish. Its statements are prepared (named) and of one shape, with arrays for
+ * parameters; left to choose, Postgres planned each execution anew (the custom plans looked cheaper
+ * than the generic one), which was a third of its time on the send path (pg_stat_statements).
  */
-async function retryingTransactionOn<T>(runner: QueryRunner, work: (em: EntityManager) => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const result = await work(runner.manager);
-      await runner.query('COMMIT');
-      return result;
-    } catch (error) {
-      if (!isRetryable(error) || attempt >= 5) throw error;
-      await runner.query('ROLLBACK; BEGIN');
-    }
-  }
-}
+const BEGIN_DIRECT: Statement[] = [{ text: 'BEGIN' }, { text: 'SET LOCAL plan_cache_mode = force_generic_plan' }];
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -293,13 +320,9 @@ function uuidLiteral(id: string): string {
 }
 
 /**
- * Takes the advisory lock of each stream in `streams` (a text[] expression: `$1::text[]` by
- * default), in one fixed order so that writers and the relay never deadlock: a session lock held by
+ * Takes the advisory lock of each stream in `$1::text[]`, in one fixed order so that writers and the relay never deadlock: a session lock held by
  * a direct publisher until its events are on Kafka, or a transaction lock held by the relay while it
  * republishes an orphan.
  */
-const lockStreamsSql = (lock: 'pg_advisory_lock' | 'pg_advisory_xact_lock', streams = '$1::text[]') =>
-  `SELECT ${lock}(k) FROM (SELECT DISTINCT hashtextextended('outbox.stream:' || s, 0) AS k FROM unnest(${streams}) AS s ORDER BY 1) AS locks`;
-
-/** The stream ids as an escaped text[] literal, for a statement that shares a round trip (the simple query protocol takes no parameters). */
-const streamsLiteral = (streamIds: readonly string[]) => `ARRAY[${streamIds.map((s) => escapeLiteral(s)).join(', ')}]::text[]`;
+const lockStreamsSql = (lock: 'pg_advisory_lock' | 'pg_advisory_xact_lock') =>
+  `SELECT ${lock}(k) FROM (SELECT DISTINCT hashtextextended('outbox.stream:' || s, 0) AS k FROM unnest($1::text[]) AS s ORDER BY 1) AS locks`;
