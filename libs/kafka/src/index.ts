@@ -6,5 +6,6 @@ export * from './batch-consumer';
 export * from './dead-letter';
 export * from './failure';
 export * from './read-barrier';
+export * from './end-offsets';
 export * from './tracing';
 export * from './live-consumer';

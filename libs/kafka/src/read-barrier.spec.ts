@@ -1,29 +1,27 @@
-import { Admin } from 'kafkajs';
+import { EndOffsets } from './end-offsets';
 import { BarrierTimeoutError, ReadBarrier } from './read-barrier';
 
 /** Unit test of the coalescing logic; the real-broker behaviour is covered by the services' tests. */
 describe('ReadBarrier', () => {
-  const admin = (high: () => string) => {
+  const broker = (high: () => string) => {
     const calls = { n: 0 };
-    const fake = {
-      fetchTopicOffsets: async () => {
-        calls.n++;
-        return [{ partition: 0, offset: high(), high: high(), low: '0' }];
-      },
-    } as unknown as Admin;
+    const fake: EndOffsets = async () => {
+      calls.n++;
+      return new Map([['t:0', BigInt(high())]]);
+    };
     return { fake, calls };
   };
 
   it('returns at once when the projection already applied the end offsets', async () => {
-    const { fake } = admin(() => '5');
-    const barrier = new ReadBarrier({ admin: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 5n]]) });
+    const { fake } = broker(() => '5');
+    const barrier = new ReadBarrier({ endOffsets: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 5n]]) });
     await expect(barrier.wait()).resolves.toBeUndefined();
   });
 
   it('waits until the projection catches up', async () => {
-    const { fake } = admin(() => '5');
+    const { fake } = broker(() => '5');
     let applied = 3n;
-    const barrier = new ReadBarrier({ admin: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', applied]]), pollIntervalMs: 2 });
+    const barrier = new ReadBarrier({ endOffsets: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', applied]]), pollIntervalMs: 2 });
     let done = false;
     const waiting = barrier.wait().then(() => (done = true));
     await new Promise((r) => setTimeout(r, 30));
@@ -34,23 +32,23 @@ describe('ReadBarrier', () => {
   });
 
   it('shares one end-offset fetch among callers that arrive together', async () => {
-    const { fake, calls } = admin(() => '1');
-    const barrier = new ReadBarrier({ admin: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 1n]]) });
+    const { fake, calls } = broker(() => '1');
+    const barrier = new ReadBarrier({ endOffsets: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 1n]]) });
     await Promise.all(Array.from({ length: 50 }, () => barrier.wait()));
     expect(calls.n).toBe(1);
   });
 
   it('gives up with a BarrierTimeoutError naming the lagging partition', async () => {
-    const { fake } = admin(() => '9');
-    const barrier = new ReadBarrier({ admin: fake, topics: ['t'], appliedPositions: async () => new Map(), timeoutMs: 50, pollIntervalMs: 5 });
+    const { fake } = broker(() => '9');
+    const barrier = new ReadBarrier({ endOffsets: fake, topics: ['t'], appliedPositions: async () => new Map(), timeoutMs: 50, pollIntervalMs: 5 });
     const error = await barrier.wait().catch((e) => e);
     expect(error).toBeInstanceOf(BarrierTimeoutError);
     expect(error.message).toContain('t:0@0/9');
   });
 
   it('is woken by the projection applying, without waiting for a poll', async () => {
-    const { fake } = admin(() => '5');
-    const barrier = new ReadBarrier({ admin: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 3n]]), pollIntervalMs: 60_000 });
+    const { fake } = broker(() => '5');
+    const barrier = new ReadBarrier({ endOffsets: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 3n]]), pollIntervalMs: 60_000 });
     const waiting = barrier.wait();
     await new Promise((r) => setTimeout(r, 20));
     barrier.applied('t', 0, 5n);
@@ -58,10 +56,10 @@ describe('ReadBarrier', () => {
   });
 
   it('answers from positions it already knows, without reading the checkpoints again', async () => {
-    const { fake } = admin(() => '5');
+    const { fake } = broker(() => '5');
     let reads = 0;
     const barrier = new ReadBarrier({
-      admin: fake,
+      endOffsets: fake,
       topics: ['t'],
       appliedPositions: async () => {
         reads++;

@@ -1,4 +1,4 @@
-import { Admin } from 'kafkajs';
+import { EndOffsets } from './end-offsets';
 
 export class BarrierTimeoutError extends Error {
   constructor(readonly behind: string[]) {
@@ -8,7 +8,7 @@ export class BarrierTimeoutError extends Error {
 }
 
 export interface ReadBarrierOptions {
-  admin: Admin;
+  endOffsets: EndOffsets;
   topics: string[];
   /** Next offset applied per `topic:partition`, as stored with the projection (see ConsumerCheckpoints). */
   appliedPositions: () => Promise<Map<string, bigint>>;
@@ -90,13 +90,8 @@ export class ReadBarrier {
     this.settle();
   }
 
-  private async fetchEnds(): Promise<Positions> {
-    const target: Positions = new Map();
-    const all = await Promise.all(this.opts.topics.map(async (topic) => ({ topic, offsets: await this.opts.admin.fetchTopicOffsets(topic) })));
-    for (const { topic, offsets } of all) {
-      for (const p of offsets) target.set(`${topic}:${p.partition}`, BigInt(p.high));
-    }
-    return target;
+  private fetchEnds(): Promise<Positions> {
+    return this.opts.endOffsets(this.opts.topics);
   }
 
   private learn(positions: Positions): void {

@@ -1,5 +1,5 @@
 import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { createKafka, createProducer, ensureTopics, sendRecords, topicSpec } from '@im/kafka';
+import { createKafka, createProducer, endOffsetsReader, EndOffsetsReader, ensureTopics, sendRecords, topicSpec } from '@im/kafka';
 import { createServiceDataSource, migrate, OutboxRelay } from '@im/persistence';
 import { Admin, Kafka, Producer } from 'kafkajs';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
@@ -14,7 +14,7 @@ import { ProjectionFactory } from './projection-consumer';
 import { GrpcHealthController, HttpHealthController } from './health.controllers';
 import { ServiceMetrics } from './metrics';
 import { Readiness } from './readiness';
-import { CONFIG, DATA_SOURCE, KAFKA, KAFKA_ADMIN, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+import { CONFIG, DATA_SOURCE, END_OFFSETS, KAFKA, KAFKA_ADMIN, OUTBOX_RELAY, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
 
 export interface PlatformOptions {
   service: ServiceInfo;
@@ -40,6 +40,7 @@ class PlatformLifecycle implements OnModuleInit, OnApplicationBootstrap, OnAppli
     @Inject(CONFIG) private readonly config: BaseConfig,
     @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(KAFKA_ADMIN) private readonly admin: Admin,
+    @Inject(END_OFFSETS) private readonly endOffsets: EndOffsetsReader,
     @Inject(PRODUCER) private readonly producer: Producer,
     @Inject(OUTBOX_RELAY) private readonly relay: OutboxRelay,
     private readonly metrics: ServiceMetrics,
@@ -68,7 +69,7 @@ class PlatformLifecycle implements OnModuleInit, OnApplicationBootstrap, OnAppli
   async onApplicationShutdown() {
     clearInterval(this.backlogTimer);
     await this.relay.stop();
-    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect(), this.endOffsets.close()]);
     await this.dataSource.destroy().catch(() => undefined);
     this.logger.log(`${this.service.name}: infrastructure closed`);
   }
@@ -149,6 +150,7 @@ export class PlatformModule {
             return admin;
           },
         },
+        { provide: END_OFFSETS, inject: [KAFKA, KAFKA_ADMIN], useFactory: (kafka: Kafka, admin: Admin) => endOffsetsReader(kafka, admin) },
         { provide: PRODUCER, inject: [KAFKA], useFactory: (kafka: Kafka) => createProducer(kafka) },
         {
           provide: OUTBOX_RELAY,

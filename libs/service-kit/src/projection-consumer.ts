@@ -1,5 +1,5 @@
 import { decodeEnvelope, Envelope, MessageType } from '@im/contracts';
-import { BatchConsumer, classifyFailure, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, ReadBarrier, RecordFailures, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
+import { BatchConsumer, classifyFailure, EndOffsetsReader, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, ReadBarrier, RecordFailures, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
 import { CheckpointMismatchError, ConsumerCheckpoints, inTransaction } from '@im/persistence';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Admin, Kafka, Producer } from 'kafkajs';
@@ -8,7 +8,7 @@ import { BaseConfig } from './config';
 import { ConsumerRegistry, ProjectionHaltedError, supervisionOptions } from './consumer-supervision';
 import { CORRELATION_HEADER, withCorrelation } from './correlation';
 import { ServiceMetrics } from './metrics';
-import { CONFIG, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
+import { CONFIG, DATA_SOURCE, END_OFFSETS, KAFKA, KAFKA_ADMIN, PRODUCER, SERVICE_INFO, ServiceInfo } from './tokens';
 
 export interface ProjectedEvent<T = unknown> {
   envelope: Envelope<T>;
@@ -167,6 +167,7 @@ export class ProjectionFactory {
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(KAFKA_ADMIN) private readonly admin: Admin,
+    @Inject(END_OFFSETS) private readonly endOffsets: EndOffsetsReader,
     @Inject(PRODUCER) private readonly producer: Producer,
     @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(SERVICE_INFO) private readonly service: ServiceInfo,
@@ -193,7 +194,7 @@ export class ProjectionFactory {
   /** Read-your-writes over the topics a projection consumes (ADR 3). */
   barrier(projection: Projection, topics: string[]): ReadBarrier {
     const barrier = new ReadBarrier({
-      admin: this.admin,
+      endOffsets: this.endOffsets.read,
       topics,
       appliedPositions: () => projection.checkpoints.positions(this.dataSource, topics),
       timeoutMs: this.config.READ_BARRIER_TIMEOUT_MS,
