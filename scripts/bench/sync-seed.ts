@@ -131,7 +131,7 @@ const HISTORY_CHUNK = 200_000;
  * A group channel with `count` messages for SyncMessages. The channel and its member are created
  * through the real services (channels, subscriptions → fanout's channels, memberships and head
  * rows); the messages are then written in SQL straight into fanout.messages as the fanout's
- * MessageRepository.insertMany writes them (seqs 1..count, stamped with the head's membership
+ * MessageRepository.insertManyStatement writes them (seqs 1..count, stamped with the head's membership
  * version, 200-byte payloads, unique message ids and client_msg_nos), and the head's last_seq is
  * moved with each chunk, in the same transaction, as a send batch moves it. Not written: the
  * `message.stored` events (fanout.events / outbox) and their Kafka records; SyncMessages reads none

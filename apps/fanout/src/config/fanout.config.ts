@@ -18,11 +18,11 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
   /** Most sends committed in one transaction (group commit); a batch takes what arrived while the previous one committed. */
   SEND_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
   /**
-   * Send batches unanswered at once: with 2 or more, one commits while the ones before it publish
-   * (each holds a pool connection). 1 measured best on a 2-core machine that also runs Kafka and
-   * Postgres (docs/benchmarks.md): there the overlap costs more CPU than it saves waiting.
+   * Send batches unanswered at once, as a pipeline: with 3, one commits while the next waits at its
+   * read barrier and the one before publishes (a committing or publishing batch holds a pool
+   * connection). Transactions still run one at a time. 1 runs batches strictly one after the other.
    */
-  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(1),
+  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(3),
   /**
    * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently
    * used channels dropped first. The default holds several 100k-member channels in about 80 MB; a

@@ -1,19 +1,18 @@
 import { TOPICS } from '@im/contracts';
 import { SendOutcome, SendRequest, SentMessage, sequenceBatch } from '@im/fanout-domain';
 import { classifyFailure } from '@im/kafka';
-import { ambientEventHeaders, EventStore, OutboxRelay, StoredEvent } from '@im/persistence';
+import { ambientEventHeaders, DirectBatch, OutboxRelay } from '@im/persistence';
 import { CONFIG, OUTBOX_RELAY, ServiceMetrics } from '@im/service-kit';
 import { channelKey, lastPerKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { EntityManager } from 'typeorm';
 import { FanoutConfig } from '../config/fanout.config';
 import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
 import { toStoredEventData } from './message.mapper';
 import { MessageRepository } from './message.repository';
 import { SendBatchMetrics } from './send-batch-metrics';
-import { readSendInputs } from './send-inputs';
+import { sendInputsOf, sendInputsStatement } from './send-inputs';
 
 interface PendingSend {
   request: SendRequest;
@@ -28,22 +27,23 @@ interface PendingSend {
 /**
  * Group commit of sends (ADR 12), from gRPC and from `message.send` commands alike. Sends that
  * arrive while a batch is being committed wait for the next one; each batch is one read-barrier
- * wait, one transaction (channel heads locked in a fixed order, set-based idempotency lookup,
- * authorisation and sequencing by the pure `sequenceBatch`, messages and their events inserted
- * with unnest), one publish of its own events, and then every caller is answered.
- * Under load batches grow and the cost per message falls; a request's own refusal answers only it.
+ * wait, one transaction of two pipelined round trips (channel heads locked in a fixed order,
+ * set-based idempotency lookup, authorisation and sequencing by the pure `sequenceBatch`, then the
+ * messages and their events inserted with unnest and COMMIT), one publish of its own events, and
+ * then every caller is answered. Batches overlap as a pipeline: while one commits, the next waits
+ * at the barrier and the one before publishes. Under load batches grow and the cost per message
+ * falls; a request's own refusal answers only it.
  */
 @Injectable()
 export class MessageSequencer {
-  private readonly store = new EventStore('fanout');
   private readonly messages = new MessageRepository();
   private readonly queue: PendingSend[] = [];
   /** Batches started and not yet answered. */
   private inFlight = 0;
-  /** A batch is between its start and its commit: the next one waits for it (see `startBatches`). */
-  private committing = false;
-  /** Resolves once the newest batch holds its channels' locks (or gave up). */
-  private lastLocked: Promise<void> = Promise.resolve();
+  /** A batch is between its start and holding its locks: the next one starts after that (see `startBatches`). */
+  private forming = false;
+  /** Resolves once the newest batch committed (or gave up): the next one takes its locks after that. */
+  private lastCommitted: Promise<void> = Promise.resolve();
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   /** Batches run outside any caller's async context: no request's correlation leaks into another's. */
@@ -70,29 +70,29 @@ export class MessageSequencer {
   }
 
   /**
-   * Starts a batch of what is waiting once no other batch is still before its commit, while fewer
-   * than SEND_BATCHES_IN_FLIGHT are unanswered: one batch's transaction overlaps the publish of the
-   * one before it, and what arrives meanwhile waits for the next batch, so batches grow with the
-   * load instead of splitting it. Batches to the same channel still commit and publish one after the
-   * other, in the order they started: each takes its locks after the batch before it holds its
-   * own, and queues on a shared channel's lock.
+   * Starts a batch of what is waiting once the batch before it holds its locks, while fewer than
+   * SEND_BATCHES_IN_FLIGHT are unanswered. So one batch commits while the next passes its read
+   * barrier and the one before publishes, and what arrives meanwhile waits for the next batch:
+   * batches grow with the load instead of splitting it. Transactions run one at a time, in the
+   * order their batches started: each takes its locks once the one before committed, so batches to
+   * the same channel get their seqs, commit and publish in that order.
    */
   private startBatches(): void {
-    while (this.queue.length > 0 && !this.committing && this.inFlight < this.maxInFlight) {
+    while (this.queue.length > 0 && !this.forming && this.inFlight < this.maxInFlight) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
-      this.committing = true;
+      this.forming = true;
       // Once per batch: a batch that already let the next one start must not clear that one's flag.
-      let uncommitted = true;
-      const committed = () => {
-        if (!uncommitted) return;
-        uncommitted = false;
-        this.committing = false;
+      let formed = false;
+      const onLocked = () => {
+        if (formed) return;
+        formed = true;
+        this.forming = false;
         this.startBatches();
       };
-      void this.commit(batch, committed).finally(() => {
+      void this.commit(batch, onLocked).finally(() => {
         this.inFlight--;
-        committed();
+        onLocked();
         this.startBatches();
       });
     }
@@ -103,12 +103,10 @@ export class MessageSequencer {
    * The batch publishes its own events (no second transaction, no update per event), holding its
    * channels' stream locks until the broker acknowledged, so each channel reaches Kafka in seq order.
    */
-  private async commit(batch: PendingSend[], onCommitted: () => void = () => undefined): Promise<void> {
-    // Batches take their channels' locks in the order they started, so sends submitted in order
-    // (a SendMessages stream, a client) get their channel's seqs in that order.
-    const previousLocked = this.lastLocked;
-    let locked!: () => void;
-    this.lastLocked = new Promise<void>((resolve) => (locked = resolve));
+  private async commit(batch: PendingSend[], onLocked: () => void = () => undefined): Promise<void> {
+    const previousCommitted = this.lastCommitted;
+    let committed!: () => void;
+    this.lastCommitted = new Promise<void>((resolve) => (committed = resolve));
     let outcomes: SendOutcome[] | undefined;
     let failed: unknown;
     const timeline = this.metrics.batch(batch.length, batch[0].submittedAt);
@@ -117,24 +115,21 @@ export class MessageSequencer {
       // Membership and channel state acknowledged before any of these sends began decide them (G2).
       await this.inputs.barrier();
       timeline.mark('barrier');
-      await previousLocked;
+      await previousCommitted;
       outcomes = await this.relay.commitAndPublish(
         lastPerKey(batch.map((p) => channelKey(p.request.channel)), (k) => k),
-        (em, batchId) =>
-          this.storeIn(
-            em,
-            batch.map((p) => p.request),
-            batch.map((p) => p.headers),
-            batchId,
-          ),
+        this.sendBatch(
+          batch.map((p) => p.request),
+          batch.map((p) => p.headers),
+        ),
         {
           onLocked: () => {
             timeline.mark('locks');
-            locked();
+            onLocked();
           },
           onCommitted: () => {
             timeline.mark('transaction');
-            onCommitted();
+            committed();
           },
         },
       );
@@ -142,11 +137,12 @@ export class MessageSequencer {
     } catch (error) {
       failed = error;
     } finally {
-      locked();
+      onLocked();
+      committed();
     }
     if (!outcomes) {
       // One send's data refused by Postgres fails the whole batch: commit each alone (after this
-      // batch released its place in the lock order), so only that send fails and the others are stored.
+      // batch released its place in the order), so only that send fails and the others are stored.
       if (batch.length > 1 && classifyFailure(failed) === 'deterministic') {
         for (const p of batch) await this.commit([p]);
       } else {
@@ -157,41 +153,48 @@ export class MessageSequencer {
     outcomes.forEach((outcome, i) => (outcome.kind === 'refused' ? batch[i].reject(outcome.error) : batch[i].resolve(sentOf(outcome))));
   }
 
-  /** Decides and stores a batch of sends in the caller's transaction; the events are published by the caller. */
-  private async storeIn(
-    em: EntityManager,
-    requests: readonly SendRequest[],
-    headers: readonly Record<string, string>[],
-    batchId: string,
-  ): Promise<{ result: SendOutcome[]; events: StoredEvent[] }> {
+  /**
+   * A batch of sends for the direct publish: its reads lock the channels' heads and then read the
+   * idempotency keys, facts and memberships (one round trip with the stream locks); it is decided
+   * by the pure `sequenceBatch`, and its messages are written with their events and COMMIT.
+   */
+  private sendBatch(requests: readonly SendRequest[], headers: readonly Record<string, string>[]): DirectBatch<SendOutcome[]> {
     const channels = lastPerKey(requests.map((r) => r.channel), channelKey);
-    // Under the heads' locks a concurrent send of the same key has committed or not started, so
-    // one idempotency lookup after locking is exact.
-    const heads = await this.messages.lockHeads(em, channels);
-    const batch = sequenceBatch(requests, { heads, ...(await readSendInputs(em, requests, channels)) }, randomUUID, new Date());
-    await this.messages.insertMany(em, batch.messages);
-    // stream version = seq: the events table's unique key also rules out a gap or a duplicate seq.
-    const events = await this.store.append(
-      em,
-      batch.outcomes.flatMap((o, i) =>
-        o.kind !== 'stored'
-          ? []
-          : [
-              {
-                streamId: channelKey(o.message.channel),
-                version: o.message.messageSeq,
-                type: 'message.stored',
-                data: { message: toStoredEventData({ ...o.message, payload: Buffer.from(o.message.payload) }) },
-                topic: TOPICS.fanoutEvents,
-                key: channelKey(o.message.channel),
-                occurredAt: o.message.sentAt.toISOString(),
-                headers: headers[i],
-              },
-            ],
-      ),
-      { publishedBy: batchId },
-    );
-    return { result: batch.outcomes, events };
+    const reads = [this.messages.lockHeadsStatement(channels), sendInputsStatement(requests, channels)];
+    return {
+      reads,
+      decide: async ([lockedHeads, inputs], tx) => {
+        let heads = this.messages.lockedHeads(lockedHeads);
+        const missing = channels.filter((c) => !heads.has(channelKey(c)));
+        if (missing.length > 0) {
+          // A channel's first send: create its head, then lock and read again, all under the stream locks.
+          [, lockedHeads, inputs] = await tx.run([this.messages.createHeadsStatement(missing), ...reads]);
+          heads = this.messages.lockedHeads(lockedHeads);
+        }
+        const batch = sequenceBatch(requests, { heads, ...sendInputsOf(inputs) }, randomUUID, new Date());
+        return {
+          result: batch.outcomes,
+          writes: batch.messages.length > 0 ? [this.messages.insertManyStatement(batch.messages)] : [],
+          // stream version = seq: the events table's unique key also rules out a gap or a duplicate seq.
+          events: batch.outcomes.flatMap((o, i) =>
+            o.kind !== 'stored'
+              ? []
+              : [
+                  {
+                    streamId: channelKey(o.message.channel),
+                    version: o.message.messageSeq,
+                    type: 'message.stored',
+                    data: { message: toStoredEventData({ ...o.message, payload: Buffer.from(o.message.payload) }) },
+                    topic: TOPICS.fanoutEvents,
+                    key: channelKey(o.message.channel),
+                    occurredAt: o.message.sentAt.toISOString(),
+                    headers: headers[i],
+                  },
+                ],
+          ),
+        };
+      },
+    };
   }
 }
 

@@ -8,9 +8,11 @@ import { Histogram } from 'prom-client';
  *   im_send_batch_size                      histogram  sends per batch
  *   im_send_batch_stage_seconds{stage}      histogram  queued (first send waiting for its batch to start),
  *                                                      barrier (membership read barrier), locks (waiting for
- *                                                      the batch before and for the channels' locks),
- *                                                      transaction (locks held to COMMIT), publish (COMMIT to
- *                                                      the broker's acknowledgement)
+ *                                                      the batch before to commit, then the round trip that
+ *                                                      locks the channels and reads the batch's inputs),
+ *                                                      transaction (deciding, then the round trip that writes
+ *                                                      and commits), publish (COMMIT to the broker's
+ *                                                      acknowledgement)
  */
 export type SendBatchStage = 'queued' | 'barrier' | 'locks' | 'transaction' | 'publish';
 

@@ -1,6 +1,7 @@
 import { BatchState, ChannelFacts, memberKey, SendRequest, SentMessage, sendKey } from '@im/fanout-domain';
+import { Statement } from '@im/persistence';
 import { ChannelRef, channelKey, isPersonChannel, lastPerKey } from '@im/shared-domain';
-import { EntityManager } from 'typeorm';
+import type { QueryResult } from 'pg';
 
 /** What a send batch decides on besides its channels' heads (see `sequenceBatch`). */
 export type SendInputs = Omit<BatchState, 'heads'>;
@@ -12,23 +13,25 @@ type MemberRow = [channelType: number, channelId: string, uid: string];
 /**
  * Reads, in one statement, the messages already stored under the batch's idempotency keys, the
  * facts of its channels and which senders are current members of the group channels they send to.
- * Run after the channels' heads are locked: a concurrent send of the same key has then committed
- * or not started, and membership cannot move until this transaction ends. One round trip instead
- * of three, on the path whose cost is round trips.
+ * Sent right behind the statement that locks the channels' heads, in the same round trip (see
+ * runPipelined): Postgres runs it once the locks are held, with a snapshot of its own, so a
+ * concurrent send of the same key has committed or not started, and membership cannot move until
+ * this transaction ends.
  *
  * Each key is looked up on its own (LATERAL … LIMIT 1, which the planner cannot turn into a join):
  * without fresh statistics (a new or fast-growing channel, autovacuum off) a join was planned as a
  * hash of every message and membership of the channel, so a send cost more the larger the channel.
  * Every key is unique, so LIMIT 1 drops nothing.
  */
-export async function readSendInputs(em: EntityManager, requests: readonly SendRequest[], channels: readonly ChannelRef[]): Promise<SendInputs> {
+export function sendInputsStatement(requests: readonly SendRequest[], channels: readonly ChannelRef[]): Statement {
   const keys = lastPerKey(requests, sendKey);
   const senders = lastPerKey(
     requests.filter((r) => !isPersonChannel(r.channel)),
     (r) => memberKey(r.channel, r.fromUid),
   );
-  const [row]: { stored: StoredRow[]; facts: FactRow[]; members: MemberRow[] }[] = await em.query(
-    `SELECT
+  return {
+    name: 'fanout.send-inputs',
+    text: `SELECT
        (SELECT coalesce(json_agg(json_build_array(k.channel_type, k.channel_id, k.from_uid, k.client_msg_no, m.message_id, m.message_seq)), '[]')
           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS k(channel_type, channel_id, from_uid, client_msg_no)
           CROSS JOIN LATERAL (SELECT m.message_id, m.message_seq FROM fanout.messages m
@@ -46,7 +49,7 @@ export async function readSendInputs(em: EntityManager, requests: readonly SendR
                                WHERE ms.channel_type = p.channel_type AND ms.channel_id = p.channel_id AND ms.uid = p.uid
                                  AND ms.left_version IS NULL
                                LIMIT 1) ms) AS members`,
-    [
+    values: [
       keys.map((k) => k.channel.channelType),
       keys.map((k) => k.channel.channelId),
       keys.map((k) => k.fromUid),
@@ -57,7 +60,12 @@ export async function readSendInputs(em: EntityManager, requests: readonly SendR
       senders.map((s) => s.channel.channelId),
       senders.map((s) => s.fromUid),
     ],
-  );
+  };
+}
+
+/** The inputs, from the result of `sendInputsStatement`. */
+export function sendInputsOf(result: QueryResult): SendInputs {
+  const [row] = result.rows as { stored: StoredRow[]; facts: FactRow[]; members: MemberRow[] }[];
   return {
     stored: new Map(
       row.stored.map(([channelType, channelId, fromUid, clientMsgNo, messageId, messageSeq]): [string, SentMessage] => [
