@@ -14,6 +14,8 @@ export interface LoadResult {
   latenciesMs: number[];
   /** Acknowledged sends per second. */
   ackedPerSec: number;
+  /** Closed loop: how many senders ran. */
+  concurrency?: number;
 }
 
 export interface OpenLoopResult extends LoadResult {
@@ -71,7 +73,7 @@ export async function runClosedLoop(opts: { concurrency: number; durationMs: num
   };
   await Promise.all(Array.from({ length: opts.concurrency }, sender));
   const elapsedS = (outcomes.lastAckAt - t0) / 1000;
-  return outcomes.result(elapsedS > 0 ? outcomes.latenciesMs.length / elapsedS : 0);
+  return { ...outcomes.result(elapsedS > 0 ? outcomes.latenciesMs.length / elapsedS : 0), concurrency: opts.concurrency };
 }
 
 /**

@@ -9,6 +9,7 @@ import { clientMsgNo, Gateways, StreamMode } from './gateways';
 import { fmt, latencySummary, log, runConcurrently } from './lib';
 import { LoadResult, OpenLoopResult, runClosedLoop, runOpenLoop, Task } from './load';
 import { SendBenchSettings } from './send-settings';
+import { StatementProbe, StatementStats } from './statement-probe';
 import { SystemUnderTest } from './system';
 
 /**
@@ -32,6 +33,8 @@ export interface PhaseResult {
   /** The fanout's send batches during the load (sizes and stage times). */
   batches?: SendBatchSummary;
   cpu?: CpuUsage;
+  /** Postgres's time per statement during a closed-loop phase (pg_stat_statements). */
+  statements?: StatementStats;
   /** When the load ran, on the CPU profiles' clock. */
   window: { fromUs: number; toUs: number };
 }
@@ -85,6 +88,9 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   await probe.start();
   const batchProbe = new SendBatchProbe(target.sys.fanout.httpPort);
   await batchProbe.start();
+  // Reset before the CPU sampler starts: the probe's VACUUM is not part of the phase.
+  const statementProbe = opts.sampleCpu ? new StatementProbe() : undefined;
+  await statementProbe?.start();
   const cpu = opts.sampleCpu ? new CpuSampler(target.sys.cpuTargets()) : undefined;
   cpu?.start();
   const t0 = performance.now();
@@ -92,16 +98,21 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   const result = await load(sendTask(target, phase));
   const window = { fromUs, toUs: profileClockNow() };
   const cpuUsage = cpu?.stop();
+  const statements = await statementProbe?.stop();
   const batches = await batchProbe.stop();
   const delivery = target.gateways && (await awaitDelivery(target.gateways, phase, result.acked * (target.groups[0]?.members.length ?? 0), t0, settings));
   const stalls = await probe.stop();
   await assertGroupsNotShared();
   const latency = latencySummary(result.latenciesMs);
   if (result.errors > 0) log(`${fmt(result.errors)} sends failed: ${result.errorReasons.join('; ')}`);
-  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, batches, cpu: cpuUsage, window };
+  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, batches, cpu: cpuUsage, statements, window };
 }
 
-export const closedLoop = (settings: SendBenchSettings) => (task: Task) => runClosedLoop({ concurrency: settings.senders, durationMs: settings.closedLoopMs, task });
+/** Closed loop at the workload's concurrency: gateways sending on SendMessages streams carry many users' sends at once. */
+export const closedLoop = (settings: SendBenchSettings, spec?: WorkloadSpec) => (task: Task) =>
+  runClosedLoop({ concurrency: sendersOf(settings, spec), durationMs: settings.closedLoopMs, task });
+
+export const sendersOf = (settings: SendBenchSettings, spec?: WorkloadSpec) => (spec?.ingressStreams ? settings.ingressSenders : settings.senders);
 
 export const openLoop = (settings: SendBenchSettings, ratePerSec: number, durationMs: number) => (task: Task) =>
   runOpenLoop({
@@ -144,8 +155,8 @@ export async function runWorkload(sys: SystemUnderTest, spec: WorkloadSpec, sett
     const ingress = spec.ingressStreams ? new IngressStreams(sys.fanout.grpcAddress, spec.ingressStreams) : undefined;
     const target = { sys, groups, gateways, ingress };
     try {
-      log(`workload ${spec.key}${mode ? ` (${mode} streams)` : ''}: closed loop, ${settings.senders} senders`);
-      const closed = await runPhase(target, settings, closedLoop(settings), { sampleCpu: true });
+      log(`workload ${spec.key}${mode ? ` (${mode} streams)` : ''}: closed loop, ${sendersOf(settings, spec)} senders`);
+      const closed = await runPhase(target, settings, closedLoop(settings, spec), { sampleCpu: true });
       const half = closed.load.ackedPerSec / 2;
       log(`  ${fmt(closed.load.ackedPerSec)} msg/s; open loop at ${fmt(half, 1)} msg/s`);
       const open = half > 0 ? await runPhase(target, settings, openLoop(settings, half, settings.openLoopMs)) : undefined;
@@ -207,9 +218,11 @@ export async function runSaturated(sys: SystemUnderTest, spec: WorkloadSpec, set
   const groups = await createGroups(sys, spec.groups, spec.members);
   const members = spec.gateways ? groups.flatMap((g) => g.members) : [];
   const gateways = await Gateways.open(sys.fanout.grpcAddress, members, { count: spec.gateways ? settings.gatewayStreams : 0, mode: 'batched' });
+  const ingress = spec.ingressStreams ? new IngressStreams(sys.fanout.grpcAddress, spec.ingressStreams) : undefined;
   try {
-    return await runPhase({ sys, groups, gateways }, settings, closedLoop(settings), { sampleCpu: true });
+    return await runPhase({ sys, groups, gateways, ingress }, settings, closedLoop(settings, spec), { sampleCpu: true });
   } finally {
+    ingress?.close();
     await gateways.close();
   }
 }

@@ -38,7 +38,7 @@ function streamsLabel(r: { mode?: string; frames?: Gateways['frames'] }): string
 
 function loadLabel(settings: SendBenchSettings, phase: PhaseResult): string {
   const open = phase.load as Partial<OpenLoopResult>;
-  return open.offeredPerSec === undefined ? `closed, ${settings.senders} senders` : `open, ${fmt(open.offeredPerSec, 1)} msg/s offered`;
+  return open.offeredPerSec === undefined ? `closed, ${phase.load.concurrency ?? settings.senders} senders` : `open, ${fmt(open.offeredPerSec, 1)} msg/s offered`;
 }
 
 /** A reason short enough for a table cell, without the characters that would break it. */
@@ -94,7 +94,8 @@ function workloadSection(r: SendBenchResults): string {
   const s = r.settings;
   return `### Send and delivery
 
-Each workload runs closed loop first (${s.senders} senders, each sending again as soon as its previous send is
+Each workload runs closed loop first (${s.senders} senders, ${s.ingressSenders} for the SendMessages variant, whose streams
+carry many users' sends at once as a gateway's do; each sender sends again as soon as its previous send is
 acknowledged, ${fmt(s.closedLoopMs / 1000, 1)} s: the maximum acknowledged rate), then open loop at half that rate
 (${s.arrivals} arrivals for ${fmt(s.openLoopMs / 1000, 1)} s, at most ${fmt(s.maxInFlight)} sends in flight, latency from each send's
 scheduled arrival: the latency at a load the system sustains). Messages/s counts
@@ -182,10 +183,41 @@ function batchSection(r: SendBenchResults): string {
 
 From the fanout's own histograms (\`im_send_batch_size\`, \`im_send_batch_stage_seconds\`), read at the start and the
 end of each phase: mean per batch of its size and of each stage. Queued: the batch's first send waiting for the
-batch to start; barrier: the membership read barrier; locks: waiting for the batch before and the channels'
-locks; transaction: locks held until COMMIT; publish: COMMIT until the broker acknowledged the events.
+batch to start; barrier: the membership read barrier; locks: waiting for the batch before to commit, then the
+round trip that takes the channels' locks and reads what the batch is decided on; transaction: deciding, then the
+round trip that writes and commits; publish: COMMIT until the broker acknowledged the events.
 
 ${table(['workload', 'load', 'batches', 'sends per batch', ...SEND_BATCH_STAGES.map((stage) => `${stage} (ms)`)], rows, 'llrr' + 'r'.repeat(SEND_BATCH_STAGES.length))}`;
+}
+
+/** Postgres's statements of the closed-loop phases that say most about the send path: a) on SendMessages streams, and b) batched. */
+function statementSection(r: SendBenchResults): string {
+  const runs = r.workloads.filter((w) => (w.spec.key === 'a' && w.spec.ingressStreams) || (w.spec.key === 'b' && w.mode === 'batched'));
+  const parts = runs.flatMap((w) => {
+    const stats = w.closed.statements;
+    if (!stats) return [];
+    const name = `${workloadName(w.spec)}${w.mode ? ` (${w.mode})` : ''}, closed loop`;
+    if ('unavailable' in stats) return [`${name}: ${stats.unavailable}.`];
+    const batches = w.closed.batches?.batches ?? 0;
+    const rows = stats.statements.map((st) => [
+      `\`${st.sql.replace(/\|/g, '\\|').replace(/`/g, "'")}\``,
+      fmt(st.calls),
+      batches > 0 ? fmt(st.calls / batches, 2) : '—',
+      fmt(st.plans),
+      fmt(st.planMs / Math.max(1, st.calls), 3),
+      fmt(st.execMs / Math.max(1, st.calls), 3),
+      fmt(st.rows / Math.max(1, st.calls), 1),
+    ]);
+    return [`#### ${name}\n\n${table(['statement', 'calls', 'per send batch', 'plans', 'plan (ms per call)', 'execution (ms per call)', 'rows per call'], rows, 'lrrrrrr')}`];
+  });
+  if (parts.length === 0) return '';
+  return `### Postgres statements during the saturated runs
+
+From pg_stat_statements (with \`track_planning\`), reset after a VACUUM (ANALYZE) at the start of each closed-loop phase and
+read at its end: the ten statements Postgres spent most time on, planning and executing, in the bench database.
+"Plans" far below "calls" means a prepared statement running its generic plan.
+
+${parts.join('\n\n')}`;
 }
 
 function profileSection(r: SendBenchResults): string {
@@ -256,6 +288,7 @@ ${r.date}, ${r.machine}.${s.scale !== 1 ? ` Scale ${s.scale}: reduced sizes and 
     sweepSection(r),
     batchSection(r),
     cpuSection(r),
+    statementSection(r),
     profileSection(r),
     rawSection(r),
   ]

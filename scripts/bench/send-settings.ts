@@ -13,6 +13,8 @@ import { flag, positive } from './env-settings';
  *   BENCH_ARRIVALS=poisson|even           open-loop arrivals (default poisson)
  *   BENCH_MAX_IN_FLIGHT=512  open-loop cap on outstanding sends
  *   BENCH_SENDERS=64         closed-loop concurrent senders
+ *   BENCH_INGRESS_SENDERS=256  closed-loop concurrent senders of the SendMessages variant: a gateway's
+ *                            streams carry the sends of all its users at once
  *   BENCH_BROKER_WAIT_S=600  how long to wait for other consumers to leave the services' groups on the broker
  *   BENCH_SWEEP_START=...    first offered rate of the sweep (default a fifth of the 100 × 100 batched closed-loop rate)
  *   BENCH_INGRESS_STREAMS=4  when above 0, workload a) runs a second time with its sends on this many
@@ -34,6 +36,7 @@ export interface SendBenchSettings {
   arrivals: 'poisson' | 'even';
   maxInFlight: number;
   senders: number;
+  ingressSenders: number;
   sweepStartPerSec: number | undefined;
   writeDocs: boolean;
   brokerWaitMs: number;
@@ -69,6 +72,7 @@ export function sendBenchSettings(env: NodeJS.ProcessEnv = process.env): SendBen
     arrivals,
     maxInFlight: positive('BENCH_MAX_IN_FLIGHT', env.BENCH_MAX_IN_FLIGHT, 512),
     senders: positive('BENCH_SENDERS', env.BENCH_SENDERS, 64),
+    ingressSenders: positive('BENCH_INGRESS_SENDERS', env.BENCH_INGRESS_SENDERS, 256),
     sweepStartPerSec: env.BENCH_SWEEP_START ? positive('BENCH_SWEEP_START', env.BENCH_SWEEP_START, 1) : undefined,
     writeDocs: flag(env.BENCH_WRITE_DOCS, full),
     brokerWaitMs: positive('BENCH_BROKER_WAIT_S', env.BENCH_BROKER_WAIT_S, 600) * 1000,
