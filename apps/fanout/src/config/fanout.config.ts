@@ -20,9 +20,11 @@ export const fanoutConfigSchema = baseConfigSchema.extend({
   /**
    * Send batches unanswered at once, as a pipeline: with 3, one commits while the next waits at its
    * read barrier and the one before publishes (a committing or publishing batch holds a pool
-   * connection). Transactions still run one at a time. 1 runs batches strictly one after the other.
+   * connection); transactions still run one at a time. 1, batches strictly one after the other,
+   * measured as fast at saturation and with lower latency below it on a 2-core machine that also
+   * runs Kafka and Postgres (docs/benchmarks.md): there the overlap makes every round trip slower.
    */
-  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(3),
+  SEND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(1),
   /**
    * Membership intervals the live delivery keeps in memory (about 160 bytes each), least recently
    * used channels dropped first. The default holds several 100k-member channels in about 80 MB; a
