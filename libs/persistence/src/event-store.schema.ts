@@ -93,3 +93,23 @@ export function outboxBatchesMigration(schema: string, timestamp: number): new (
     }
   };
 }
+
+/**
+ * A migration letting a batch marker carry the batch's Kafka records, so a writer that publishes
+ * its own batches stores no event rows: the records wait in the one marker row until they are on
+ * Kafka (ADR 12). Markers written before keep their `positions` in the events table.
+ */
+export function outboxBatchRecordsMigration(schema: string, timestamp: number): new () => MigrationInterface {
+  const table = `${quoteIdent(schema)}.outbox_batches`;
+  return class implements MigrationInterface {
+    name = `OutboxBatchRecords${timestamp}`;
+
+    async up(q: QueryRunner): Promise<void> {
+      await q.query(`ALTER TABLE ${table} ADD COLUMN records jsonb NULL`);
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      await q.query(`ALTER TABLE ${table} DROP COLUMN records`);
+    }
+  };
+}

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { isUniqueViolation, quoteIdent } from './data-source';
 import { ambientEventHeaders } from './event-context';
-import type { Statement } from './pipeline';
 
 export interface NewEvent {
   streamId: string;
@@ -16,7 +15,10 @@ export interface NewEvent {
   headers?: Record<string, string>;
 }
 
-export interface StoredEvent extends Required<NewEvent> {
+/** An event with everything its Kafka record needs. */
+export type PublishedEvent = Required<NewEvent>;
+
+export interface StoredEvent extends PublishedEvent {
   position: string;
 }
 
@@ -26,53 +28,24 @@ export const isStreamConflict = (error: unknown) => isUniqueViolation(error, 'ev
 export class EventStore {
   private readonly table: string;
   private readonly processed: string;
-  private readonly batches: string;
 
   constructor(schema: string) {
     this.table = `${quoteIdent(schema)}.events`;
-    this.batches = `${quoteIdent(schema)}.outbox_batches`;
     this.processed = `${quoteIdent(schema)}.processed_commands`;
   }
 
   /**
    * Appends events in the caller's transaction. The unique (stream_id, version) key is the optimistic
    * concurrency check: a concurrent append of the same version fails with a stream conflict.
-   *
-   * With `publishedBy`, the writer publishes these events itself right after commit (see
-   * OutboxRelay.commitAndPublish): they are stored as published, under one batch marker that is
-   * re-published from if the writer never confirms.
    */
-  async append(em: EntityManager, events: NewEvent[], opts: { publishedBy?: string } = {}): Promise<StoredEvent[]> {
+  async append(em: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
-    const { statement, events: rows } = this.appendStatement(events, opts);
-    const result: { position: string; event_id: string }[] = await em.query(statement.text, statement.values);
-    const positions = new Map(result.map((r) => [r.event_id, r.position]));
-    return rows.map((r) => ({ ...r, position: positions.get(r.id)! }));
-  }
-
-  /**
-   * The statement `append` runs, for a caller that sends it with others in one round trip (see
-   * runPipelined), with the events as they will be stored (ids and headers filled in). It returns
-   * each appended event's position and id.
-   */
-  appendStatement(events: NewEvent[], opts: { publishedBy?: string } = {}): { statement: Statement; events: Omit<StoredEvent, 'position'>[] } {
-    // Explicit headers win over the ambient ones (correlation id and trace context of the request).
-    const ambient = ambientEventHeaders();
-    const rows = events.map((e) => ({ ...e, id: e.id ?? randomUUID(), headers: { ...ambient, ...e.headers } }));
-    // One statement for the events and their batch marker: round trips are what a hot path costs.
-    const statement: Statement = {
-      name: `${this.table}.append`,
-      text: `WITH appended AS (
-         INSERT INTO ${this.table} (event_id, stream_id, version, type, data, topic, key, headers, occurred_at, published_at)
-         SELECT e.*, CASE WHEN $10::uuid IS NOT NULL THEN now() END
-           FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[]) AS e
-         RETURNING position, event_id
-       ), marker AS (
-         INSERT INTO ${this.batches} (batch_id, positions, stream_ids)
-         SELECT $10::uuid, array_agg(position ORDER BY position), $11::text[] FROM appended HAVING $10::uuid IS NOT NULL
-       )
-       SELECT position, event_id FROM appended`,
-      values: [
+    const rows = this.withIds(events);
+    const result: { position: string; event_id: string }[] = await em.query(
+      `INSERT INTO ${this.table} (event_id, stream_id, version, type, data, topic, key, headers, occurred_at)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[])
+       RETURNING position, event_id`,
+      [
         rows.map((r) => r.id),
         rows.map((r) => r.streamId),
         rows.map((r) => r.version),
@@ -82,11 +55,16 @@ export class EventStore {
         rows.map((r) => r.key),
         rows.map((r) => JSON.stringify(r.headers)),
         rows.map((r) => r.occurredAt),
-        opts.publishedBy ?? null,
-        [...new Set(rows.map((r) => r.streamId))],
       ],
-    };
-    return { statement, events: rows };
+    );
+    const positions = new Map(result.map((r) => [r.event_id, r.position]));
+    return rows.map((r) => ({ ...r, position: positions.get(r.id)! }));
+  }
+
+  /** The events as they are stored and published: ids given, explicit headers over the ambient ones (correlation id, trace context). */
+  withIds(events: NewEvent[]): PublishedEvent[] {
+    const ambient = ambientEventHeaders();
+    return events.map((e) => ({ ...e, id: e.id ?? randomUUID(), headers: { ...ambient, ...e.headers } }));
   }
 
   async readStream(em: EntityManager, streamId: string): Promise<StoredEvent[]> {

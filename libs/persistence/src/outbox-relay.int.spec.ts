@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { ConsumerCheckpoints } from './checkpoints';
 import { createServiceDataSource, inTransaction } from './data-source';
 import { EventStore, NewEvent } from './event-store';
-import { checkpointClusterMigration, eventStoreDdl, outboxBatchesMigration } from './event-store.schema';
+import { checkpointClusterMigration, eventStoreDdl, outboxBatchesMigration, outboxBatchRecordsMigration } from './event-store.schema';
 import { OutboxRecord, OutboxRelay } from './outbox-relay';
 
 jest.setTimeout(60_000);
@@ -28,7 +28,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
     await ds.query(`CREATE SCHEMA "${schema}"`);
     for (const sql of eventStoreDdl(schema)) await ds.query(sql);
     const runner = ds.createQueryRunner();
-    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2)]) await new migration().up(runner);
+    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2), outboxBatchRecordsMigration(schema, 3)]) await new migration().up(runner);
     await runner.release();
     store = new EventStore(schema);
   });
@@ -123,14 +123,15 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
         published.push(...records);
       };
       const writers = [new OutboxRelay(ds, publish, { schema }), new OutboxRelay(ds, publish, { schema })];
-      let next = 0;
+      // The writers' own state (as the message log is the fanout's): each batch reads the last n and writes the next.
+      await ds.query(`CREATE TABLE "${schema}".direct_log (n int PRIMARY KEY)`);
       await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
           writers[i % 2].commitAndPublish(['direct'], {
-            reads: [{ text: `SELECT coalesce(max(version), 0)::int AS v FROM "${schema}".events WHERE stream_id = 'direct'` }],
+            reads: [{ text: `SELECT coalesce(max(n), 0)::int AS n FROM "${schema}".direct_log` }],
             decide: async ([last]) => {
-              next = last.rows[0].v + 1;
-              return { result: undefined, events: [event('direct', next)] };
+              const next = last.rows[0].n + 1;
+              return { result: undefined, events: [event('direct', next)], writes: [{ text: `INSERT INTO "${schema}".direct_log VALUES ($1)`, values: [next] }] };
             },
           }),
         ),
@@ -141,28 +142,62 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
       expect(await writers[0].backlog()).toBe(0);
     });
 
-    it('publish first what a writer that died between commit and publish left on the same stream', async () => {
-      // The dead writer: committed under a marker, never published.
-      await inTransaction(ds, (em) => store.append(em, [event('orphaned', 1)], { publishedBy: randomUUID() }));
+    /** A writer that dies between commit and publish: its marker, with the batch's records, stays behind. */
+    const dieAfterCommit = async (stream: string, n: number) => {
+      const dying = new OutboxRelay(ds, async () => Promise.reject(new Error('died before publishing')), { schema });
+      await expect(dying.commitAndPublish([stream], { reads: [], decide: async () => ({ result: undefined, events: [event(stream, n)] }) })).rejects.toThrow('died');
+    };
+    /** As writers left markers before their records were kept in them: events in the events table, positions in the marker. */
+    const dieAfterCommitLeavingPositions = (stream: string, n: number) =>
+      inTransaction(ds, async (em) => {
+        const [stored] = await store.append(em, [event(stream, n)]);
+        await em.query(`INSERT INTO "${schema}".outbox_batches (batch_id, positions, stream_ids) VALUES ($1, $2, $3)`, [randomUUID(), [stored.position], [stream]]);
+        await em.query(`UPDATE "${schema}".events SET published_at = now() WHERE position = $1`, [stored.position]);
+      });
+
+    it('store no event rows: the records wait in the marker until they are on Kafka', async () => {
+      const relay = new OutboxRelay(ds, async () => undefined, { schema });
+      await relay.commitAndPublish(['rowless'], { reads: [], decide: async () => ({ result: undefined, events: [event('rowless', 1)] }) });
+      await relay.settled();
+      expect((await ds.query(`SELECT count(*)::int AS n FROM "${schema}".events WHERE stream_id = 'rowless'`))[0].n).toBe(0);
+      await dieAfterCommit('rowless', 2);
+      const [marker] = await ds.query(`SELECT positions, records FROM "${schema}".outbox_batches WHERE 'rowless' = ANY(stream_ids)`);
+      expect(marker.positions).toEqual([]);
+      expect(marker.records.map((r: OutboxRecord) => JSON.parse(r.value).data.n)).toEqual([2]);
+      await ds.query(`DELETE FROM "${schema}".outbox_batches WHERE 'rowless' = ANY(stream_ids)`);
+    });
+
+    it.each([
+      ['with its records in the marker', dieAfterCommit],
+      ['with its events in the events table (markers written before)', dieAfterCommitLeavingPositions],
+    ])('publish first what a writer that died between commit and publish left on the same stream, %s', async (_, die) => {
+      const stream = uniqueId('orphaned');
+      await die(stream, 1);
+      await die(stream, 2);
       const published: OutboxRecord[] = [];
       const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema });
-      await relay.commitAndPublish(['orphaned'], { reads: [], decide: async () => ({ result: undefined, events: [event('orphaned', 2)] }) });
-      expect(keysOf(published, 'orphaned')).toEqual([1, 2]);
+      await relay.commitAndPublish([stream], { reads: [], decide: async () => ({ result: undefined, events: [event(stream, 3)] }) });
+      expect(keysOf(published, stream)).toEqual([1, 2, 3]);
+      expect(published[0].headers['x-event-type']).toBe('thing.happened');
       await relay.settled();
       expect(await markers()).toBe(0);
     });
 
-    it("leave to the relay a dead writer's batch on a stream nobody writes to again, once it is stale", async () => {
-      await inTransaction(ds, (em) => store.append(em, [event('quiet', 1)], { publishedBy: randomUUID() }));
+    it.each([
+      ['with its records in the marker', dieAfterCommit],
+      ['with its events in the events table (markers written before)', dieAfterCommitLeavingPositions],
+    ])("leave to the relay a dead writer's batch on a stream nobody writes to again, once it is stale, %s", async (_, die) => {
+      const stream = uniqueId('quiet');
+      await die(stream, 1);
       const published: OutboxRecord[] = [];
       const relay = new OutboxRelay(ds, async (records) => void published.push(...records), { schema, staleBatchMs: 200 });
       await relay.flush();
-      expect(keysOf(published, 'quiet')).toEqual([]);
+      expect(keysOf(published, stream)).toEqual([]);
       expect(await relay.backlog()).toBe(0);
       await new Promise((r) => setTimeout(r, 250));
       expect(await relay.backlog()).toBe(1);
       await relay.flush();
-      expect(keysOf(published, 'quiet')).toEqual([1]);
+      expect(keysOf(published, stream)).toEqual([1]);
       expect(await markers()).toBe(0);
     });
   });

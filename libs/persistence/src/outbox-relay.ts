@@ -4,7 +4,7 @@ import type { PoolClient, QueryResult } from 'pg';
 import { DataSource, QueryRunner } from 'typeorm';
 import { crashPoint } from './crash-point';
 import { isRetryable, quoteIdent } from './data-source';
-import { EventStore, NewEvent, StoredEvent, toStoredEvent } from './event-store';
+import { EventStore, NewEvent, PublishedEvent, StoredEvent, toStoredEvent } from './event-store';
 import { runPipelined, Statement } from './pipeline';
 
 export interface OutboxRecord {
@@ -45,12 +45,12 @@ export interface DirectBatch<T> {
   decide(reads: QueryResult[], tx: DirectTransaction): Promise<{ result: T; events: NewEvent[]; writes?: Statement[] }>;
 }
 
+/** A batch marker: its records (or, as writers before them left it, its events' positions in the events table). */
 interface Marker {
   batch_id: string;
   positions: string[];
+  records: OutboxRecord[] | null;
 }
-
-type PublishedEvent = Omit<StoredEvent, 'position'>;
 
 export const envelopeOf = (e: PublishedEvent) =>
   makeEnvelope(e.type, e.key, e.data, { id: e.id, occurredAt: e.occurredAt, version: 1 });
@@ -151,9 +151,13 @@ export class OutboxRelay {
    * publish: its events are published first, in the same send. `onLocked` is called once the locks
    * are held (a caller may order its writers by it), `onCommitted` once the transaction committed.
    *
+   * The batch's events are not stored as rows of the events table: their Kafka records are kept in
+   * the batch's marker, one row, until they are on Kafka, so the writer's own rows (e.g. the message
+   * log) are the only copy that stays.
+   *
    * Round trips are what this path costs (each is a write syscall and a wake-up on both sides), so
    * the statements are pipelined (runPipelined): the locks, BEGIN, the marker lookup and the batch's
-   * `reads` go in one round trip; its `writes`, the events' append and COMMIT in a second. The marker
+   * `reads` go in one round trip; its `writes`, the marker and COMMIT in a second. The marker
    * delete and the unlock run after the promise resolved: the caller's answer does not wait for them
    * (`settled` does).
    */
@@ -174,11 +178,11 @@ export class OutboxRelay {
           const [markers, ...reads] = first.slice(lock.length + BEGIN_DIRECT.length);
           const orphans = await this.orphansOf(markers.rows, async (s) => (await tx.run([s]))[0].rows);
           const { result, events, writes = [] } = await batch.decide(reads, tx);
-          const append = events.length > 0 ? this.store.appendStatement(events, { publishedBy: batchId }) : undefined;
-          await tx.run([...writes, ...(append ? [append.statement] : []), { text: 'COMMIT' }]);
+          const records = this.store.withIds(events).map(recordOf);
+          await tx.run([...writes, ...(records.length > 0 ? [this.markerStatement(batchId, streamIds, records)] : []), { text: 'COMMIT' }]);
           opts.onCommitted?.();
           crashPoint(`${this.opts.schema}:after-commit`);
-          await this.publish([...orphans.events, ...(append?.events ?? [])].map(recordOf));
+          await this.publish([...orphans.records, ...records]);
           published = true;
           this.track(this.forgetAndUnlock(runner, [batchId, ...orphans.batchIds]));
           return result;
@@ -231,27 +235,39 @@ export class OutboxRelay {
     await runner.release();
   }
 
-  /** Markers of these streams' batches, locked for this transaction (see `orphansOf`). */
+  /** Markers of these streams' batches, oldest first, locked for this transaction (see `orphansOf`). */
   private markersStatement(streamIds: readonly string[]): Statement {
-    return { name: `${this.batches}.markers`, text: `SELECT batch_id, positions FROM ${this.batches} WHERE stream_ids && $1::text[] FOR UPDATE`, values: [[...streamIds]] };
+    return {
+      name: `${this.batches}.markers`,
+      text: `SELECT batch_id, positions, records FROM ${this.batches} WHERE stream_ids && $1::text[] ORDER BY created_at, batch_id FOR UPDATE`,
+      values: [[...streamIds]],
+    };
   }
 
-  /** The events, in order, of markers left by writers that died between commit and publish. */
-  private async orphansOf(markers: Marker[], query: (statement: Statement) => Promise<unknown[]>): Promise<{ batchIds: string[]; events: StoredEvent[] }> {
-    if (markers.length === 0) return { batchIds: [], events: [] };
-    const rows = await query({
-      text: `SELECT position, event_id, stream_id, version, type, data, topic, key, headers, occurred_at
-               FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`,
-      values: [markers.flatMap((m) => m.positions)],
-    });
-    return { batchIds: markers.map((m) => m.batch_id), events: rows.map(toStoredEvent) };
+  /** The marker of a batch its writer publishes itself, with the batch's records. */
+  private markerStatement(batchId: string, streamIds: readonly string[], records: OutboxRecord[]): Statement {
+    return {
+      name: `${this.batches}.insert`,
+      text: `INSERT INTO ${this.batches} (batch_id, positions, stream_ids, records) VALUES ($1, '{}', $2::text[], $3::jsonb)`,
+      values: [batchId, [...streamIds], JSON.stringify(records)],
+    };
+  }
+
+  /** The records, in order, of markers left by writers that died between commit and publish. */
+  private async orphansOf(markers: Marker[], query: (statement: Statement) => Promise<unknown[]>): Promise<{ batchIds: string[]; records: OutboxRecord[] }> {
+    if (markers.length === 0) return { batchIds: [], records: [] };
+    const positions = markers.flatMap((m) => (m.records ? [] : m.positions));
+    const stored = positions.length === 0 ? [] : await query({ text: `SELECT ${EVENT_COLUMNS} FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`, values: [positions] });
+    const byPosition = new Map(stored.map(toStoredEvent).map((e) => [e.position, e]));
+    const records = markers.flatMap((m) => m.records ?? m.positions.flatMap((p) => (byPosition.has(String(p)) ? [recordOf(byPosition.get(String(p))!)] : [])));
+    return { batchIds: markers.map((m) => m.batch_id), records };
   }
 
   /** Number of committed events not yet on Kafka, stale batches included (a gauge for operators). */
   async backlog(): Promise<number> {
     const [row] = await this.dataSource.query(
       `SELECT ((SELECT count(*) FROM ${this.table} WHERE published_at IS NULL)
-             + (SELECT coalesce(sum(cardinality(positions)), 0) FROM ${this.batches}
+             + (SELECT coalesce(sum(coalesce(jsonb_array_length(records), cardinality(positions))), 0) FROM ${this.batches}
                  WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)))::int AS n`,
       [this.opts.staleBatchMs ?? 10_000],
     );
@@ -264,8 +280,7 @@ export class OutboxRelay {
       const published = await this.dataSource.transaction(async (em) => {
         await em.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.lockKey]);
         const rows = await em.query(
-          `SELECT position, event_id, stream_id, version, type, data, topic, key, headers, occurred_at
-           FROM ${this.table} WHERE published_at IS NULL ORDER BY position LIMIT $1`,
+          `SELECT ${EVENT_COLUMNS} FROM ${this.table} WHERE published_at IS NULL ORDER BY position LIMIT $1`,
           [this.batchSize],
         );
         if (rows.length === 0) return 0;
@@ -295,14 +310,16 @@ export class OutboxRelay {
         const query = (statement: Statement): Promise<Marker[]> => em.query(statement.text, statement.values);
         const orphans = await this.orphansOf(await query(this.markersStatement(marker.stream_ids)), query);
         if (orphans.batchIds.length === 0) return 0;
-        await this.publish(orphans.events.map(recordOf));
+        await this.publish(orphans.records);
         await em.query(`DELETE FROM ${this.batches} WHERE batch_id = ANY($1::uuid[])`, [orphans.batchIds]);
-        return orphans.events.length;
+        return orphans.records.length;
       });
       if (published > 0) this.opts.onPublished?.(published);
     }
   }
 }
+
+const EVENT_COLUMNS = 'position, event_id, stream_id, version, type, data, topic, key, headers, occurred_at';
 
 /**
  * BEGIN for a direct publish. Its statements are prepared (named) and of one shape, with arrays for

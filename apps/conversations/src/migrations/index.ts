@@ -5,6 +5,7 @@ import { ConversationsCheckpointCluster1767225600203 } from './1767225600203-con
 import { ConversationsOutboxBatches1767225600213 } from './1767225600213-conversations-outbox-batches';
 import { ConversationsVersionLedger1767225600223 } from './1767225600223-conversations-version-ledger';
 import { ConversationsMessageRetention1767225600233 } from './1767225600233-conversations-message-retention';
+import { ConversationsOutboxBatchRecords1767225600243 } from './1767225600243-conversations-outbox-batch-records';
 
 export const CONVERSATIONS_MIGRATIONS = [
   ConversationsInit1767225600003,
@@ -14,4 +15,5 @@ export const CONVERSATIONS_MIGRATIONS = [
   ConversationsOutboxBatches1767225600213,
   ConversationsVersionLedger1767225600223,
   ConversationsMessageRetention1767225600233,
+  ConversationsOutboxBatchRecords1767225600243,
 ];
