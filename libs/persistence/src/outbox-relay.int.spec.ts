@@ -155,6 +155,11 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
         await em.query(`UPDATE "${schema}".events SET published_at = now() WHERE position = $1`, [stored.position]);
       });
 
+    const deadWriters = [
+      ['with its records in the marker', dieAfterCommit],
+      ['with its events in the events table (markers written before)', dieAfterCommitLeavingPositions],
+    ] as const;
+
     it('store no event rows: the records wait in the marker until they are on Kafka', async () => {
       const relay = new OutboxRelay(ds, async () => undefined, { schema });
       await relay.commitAndPublish(['rowless'], { reads: [], decide: async () => ({ result: undefined, events: [event('rowless', 1)] }) });
@@ -167,10 +172,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
       await ds.query(`DELETE FROM "${schema}".outbox_batches WHERE 'rowless' = ANY(stream_ids)`);
     });
 
-    it.each([
-      ['with its records in the marker', dieAfterCommit],
-      ['with its events in the events table (markers written before)', dieAfterCommitLeavingPositions],
-    ])('publish first what a writer that died between commit and publish left on the same stream, %s', async (_, die) => {
+    it.each(deadWriters)('publish first what a writer that died between commit and publish left on the same stream, %s', async (_, die) => {
       const stream = uniqueId('orphaned');
       await die(stream, 1);
       await die(stream, 2);
@@ -183,10 +185,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
       expect(await markers()).toBe(0);
     });
 
-    it.each([
-      ['with its records in the marker', dieAfterCommit],
-      ['with its events in the events table (markers written before)', dieAfterCommitLeavingPositions],
-    ])("leave to the relay a dead writer's batch on a stream nobody writes to again, once it is stale, %s", async (_, die) => {
+    it.each(deadWriters)("leave to the relay a dead writer's batch on a stream nobody writes to again, once it is stale, %s", async (_, die) => {
       const stream = uniqueId('quiet');
       await die(stream, 1);
       const published: OutboxRecord[] = [];
