@@ -39,8 +39,8 @@ export interface DirectBatch<T> {
   /** Run under the streams' locks right after BEGIN, in the locks' round trip. */
   reads: readonly Statement[];
   /**
-   * Decides from the results of `reads`: the caller's answer, the events to append and publish,
-   * and the writes to send with the append and COMMIT. May be called again (after a deadlock).
+   * Decides from the results of `reads`: the caller's answer, the events to publish, and the
+   * writes to send with the batch's marker and COMMIT. May be called again (after a deadlock).
    */
   decide(reads: QueryResult[], tx: DirectTransaction): Promise<{ result: T; events: NewEvent[]; writes?: Statement[] }>;
 }

@@ -29,7 +29,8 @@ interface PendingSend {
  * arrive while a batch is being committed wait for the next one; each batch is one read-barrier
  * wait, one transaction of two pipelined round trips (channel heads locked in a fixed order,
  * set-based idempotency lookup, authorisation and sequencing by the pure `sequenceBatch`, then the
- * messages and their events inserted with unnest and COMMIT), one publish of its own events, and
+ * messages inserted with unnest, their events' records kept in the batch's marker, and COMMIT),
+ * one publish of its own events, and
  * then every caller is answered. Batches overlap as a pipeline: while one commits, the next waits
  * at the barrier and the one before publishes. Under load batches grow and the cost per message
  * falls; a request's own refusal answers only it.
