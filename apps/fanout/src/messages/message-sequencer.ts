@@ -30,9 +30,9 @@ interface PendingSend {
  * wait, one transaction of two pipelined round trips (channel heads locked in a fixed order,
  * set-based idempotency lookup, authorisation and sequencing by the pure `sequenceBatch`, then the
  * messages inserted with unnest, their events' records kept in the batch's marker, and COMMIT),
- * one publish of its own events, and
- * then every caller is answered. Batches overlap as a pipeline: while one commits, the next waits
- * at the barrier and the one before publishes. Under load batches grow and the cost per message
+ * one publish of its own events, and then every caller is answered. With SEND_BATCHES_IN_FLIGHT
+ * above 1 batches overlap as a pipeline: while one commits, the next waits at the barrier and the
+ * one before publishes. Under load batches grow and the cost per message
  * falls; a request's own refusal answers only it.
  */
 @Injectable()
