@@ -5,12 +5,17 @@ import { join } from 'node:path';
 
 /**
  * Simulated gateways (connection servers): StreamDeliveries streams that share the attached uids
- * and count what arrives. A stream is either per-uid (one `message` frame per recipient, today's
- * protocol) or batched (`attach.batched`: one frame per message and stream, listing its recipients
- * there in `uids`). The counting works for both, whichever the server actually sends.
+ * and count what arrives. A stream is per-uid (one `message` frame per recipient, the protocol of
+ * clients that predate batching), batched (`attach.batched`: one frame per message and stream,
+ * listing its recipients there in `uids`) or an audience stream (`attach.audiences` as well: the
+ * recipients named by an id the stream defined earlier). The counting works for every kind,
+ * whichever the server actually sends.
  */
 
-export type StreamMode = 'per-uid' | 'batched';
+export type StreamMode = 'per-uid' | 'batched' | 'audiences';
+
+/** The mode of the sweep and of the profiled run: what a gateway written against today's contract would ask for. */
+export const FASTEST_MODE: StreamMode = 'audiences';
 
 /** Deliveries of one load phase, told apart by the `client_msg_no` prefix the phase sends with. */
 export interface PhaseDeliveries {
@@ -22,11 +27,12 @@ interface DeliveryFrame {
   item?: string;
   uid?: string;
   uids?: string[];
+  audience?: { id: number; uids?: string[] } | null;
   message?: { clientMsgNo?: string };
 }
 
-/** Whether the contract this bench is built with can express batched streams at all. */
-export function batchedContractSupport(): { attachBatched: boolean; deliveryUids: boolean } {
+/** Whether the contract this bench is built with can express batched and audience streams at all. */
+export function batchedContractSupport(): { attachBatched: boolean; deliveryUids: boolean; attachAudiences: boolean; deliveryAudience: boolean } {
   const definition = loadSync(
     PROTO_FILES.map((f: string) => join(PROTO_ROOT, f)),
     GRPC_LOADER_OPTIONS,
@@ -36,6 +42,8 @@ export function batchedContractSupport(): { attachBatched: boolean; deliveryUids
   return {
     attachBatched: fieldsOf(attach?.field).has('batched'),
     deliveryUids: fieldsOf(definition['im.v1.Delivery']?.type.field).has('uids'),
+    attachAudiences: fieldsOf(attach?.field).has('audiences'),
+    deliveryAudience: fieldsOf(definition['im.v1.Delivery']?.type.field).has('audience'),
   };
 }
 
@@ -43,12 +51,24 @@ export function batchedContractSupport(): { attachBatched: boolean; deliveryUids
 export const clientMsgNo = (phase: string, i: number) => `${phase}.${i}`;
 const phaseOf = (clientMsgNo = '') => clientMsgNo.slice(0, clientMsgNo.indexOf('.'));
 
-/** Recipients a `message` frame delivers to: its `uids` on a batched stream, else its one `uid`. */
-const recipientsOf = (frame: DeliveryFrame) => (frame.uids && frame.uids.length > 0 ? frame.uids.length : frame.uid ? 1 : 0);
+/**
+ * How many recipients a `message` frame delivers to: its `uids` on a batched stream, the list its
+ * audience id names on an audience stream (`audiences`: the stream's id → list size), else its one `uid`.
+ */
+function recipientsOf(frame: DeliveryFrame, audiences: Map<number, number>): number {
+  if (frame.audience) {
+    if (frame.audience.uids && frame.audience.uids.length > 0) audiences.set(frame.audience.id, frame.audience.uids.length);
+    return audiences.get(frame.audience.id) ?? 0;
+  }
+  return frame.uids && frame.uids.length > 0 ? frame.uids.length : frame.uid ? 1 : 0;
+}
 
 export class Gateways {
-  /** `message` frames by shape: how the server actually delivered, whatever was asked. */
-  readonly frames = { batched: 0, perUid: 0, withoutRecipient: 0 };
+  /**
+   * `message` frames by shape: how the server actually delivered, whatever was asked (`audience`:
+   * frames naming their recipients by audience id, `audienceDefinitions` those of them that carried the list).
+   */
+  readonly frames = { batched: 0, audience: 0, audienceDefinitions: 0, perUid: 0, withoutRecipient: 0 };
   /** Status details of every stream the server ended (e.g. STREAM_BEHIND, SHUTTING_DOWN). */
   readonly ended: string[] = [];
   private readonly phases = new Map<string, PhaseDeliveries>();
@@ -71,8 +91,9 @@ export class Gateways {
     for (let g = 0; g < opts.count; g++) {
       const stream = client.raw.streamDeliveries();
       streams.push(stream);
+      const audiences = new Map<number, number>();
       stream.on('data', (frame: DeliveryFrame) => {
-        if (frame.item === 'message') gateways.count(frame);
+        if (frame.item === 'message') gateways.count(frame, audiences);
         else if (frame.item === 'attached') pendingAcks--;
       });
       // Every stream ends with exactly one status; an error status is also emitted as 'error'.
@@ -80,8 +101,9 @@ export class Gateways {
       stream.on('status', (s: { code: number; details: string }) => gateways.streamEnded(s.code === 0 ? 'OK' : s.details));
       const mine = uids.slice(g * perStream, (g + 1) * perStream);
       for (let i = 0; i < mine.length; i += 10_000) {
-        // `batched` is unknown to a contract without it and dropped by the encoder: the server then streams per uid.
-        stream.write({ attach: { uids: mine.slice(i, i + 10_000), ...(opts.mode === 'batched' ? { batched: true } : {}) } });
+        // A field unknown to the contract is dropped by the encoder: the server then streams as it can.
+        const mode = { ...(opts.mode !== 'per-uid' ? { batched: true } : {}), ...(opts.mode === 'audiences' ? { audiences: true } : {}) };
+        stream.write({ attach: { uids: mine.slice(i, i + 10_000), ...mode } });
         pendingAcks++;
       }
     }
@@ -126,9 +148,12 @@ export class Gateways {
     await new Promise((r) => setTimeout(r, 500));
   }
 
-  private count(frame: DeliveryFrame) {
-    const recipients = recipientsOf(frame);
-    if (frame.uids && frame.uids.length > 0) this.frames.batched++;
+  private count(frame: DeliveryFrame, audiences: Map<number, number>) {
+    const recipients = recipientsOf(frame, audiences);
+    if (frame.audience) {
+      this.frames.audience++;
+      if (frame.audience.uids && frame.audience.uids.length > 0) this.frames.audienceDefinitions++;
+    } else if (frame.uids && frame.uids.length > 0) this.frames.batched++;
     else if (frame.uid) this.frames.perUid++;
     else this.frames.withoutRecipient++;
     const phase = phaseOf(frame.message?.clientMsgNo);

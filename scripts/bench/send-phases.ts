@@ -5,7 +5,7 @@ import { profileClockNow } from './cpu-profile';
 import { EventLoopProbe } from './event-loop-probe';
 import { SendBatchProbe, SendBatchSummary } from './send-batch-probe';
 import { IngressStreams } from './ingress';
-import { clientMsgNo, Gateways, StreamMode } from './gateways';
+import { clientMsgNo, FASTEST_MODE, Gateways, StreamMode } from './gateways';
 import { fmt, latencySummary, log, runConcurrently } from './lib';
 import { LoadResult, OpenLoopResult, runClosedLoop, runOpenLoop, Task } from './load';
 import { SendBenchSettings } from './send-settings';
@@ -150,7 +150,7 @@ export async function runWorkload(sys: SystemUnderTest, spec: WorkloadSpec, sett
   log(`workload ${spec.key}: creating ${fmt(spec.groups)} × ${fmt(spec.members)} members`);
   const groups = await createGroups(sys, spec.groups, spec.members);
   const results: ModeResult[] = [];
-  for (const mode of spec.gateways ? (['per-uid', 'batched'] as const) : [undefined]) {
+  for (const mode of spec.gateways ? (['per-uid', 'batched', 'audiences'] as const) : [undefined]) {
     const gateways = mode && (await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode }));
     const ingress = spec.ingressStreams ? new IngressStreams(sys.fanout.grpcAddress, spec.ingressStreams) : undefined;
     const target = { sys, groups, gateways, ingress };
@@ -187,11 +187,11 @@ function saturation(step: PhaseResult, firstP99Ms: number): string | undefined {
   return undefined;
 }
 
-/** Open loop at rising offered rates (× 1.5 per step) on batched streams, until saturation. */
+/** Open loop at rising offered rates (× 1.5 per step) on FASTEST_MODE streams, until saturation. */
 export async function runSweep(sys: SystemUnderTest, spec: WorkloadSpec, settings: SendBenchSettings, startPerSec: number): Promise<SweepResult> {
   log(`sweep: creating ${fmt(spec.groups)} × ${fmt(spec.members)} members`);
   const groups = await createGroups(sys, spec.groups, spec.members);
-  const gateways = await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode: 'batched' });
+  const gateways = await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode: FASTEST_MODE });
   const steps: PhaseResult[] = [];
   let stopReason = 'the step limit was reached';
   try {
@@ -213,11 +213,11 @@ export async function runSweep(sys: SystemUnderTest, spec: WorkloadSpec, setting
   return { steps, stopReason, frames: { ...gateways.frames }, streamsEnded: [...gateways.ended] };
 }
 
-/** A saturated closed-loop run (on batched streams when the workload has gateways) against the given (profiled) services. */
+/** A saturated closed-loop run (on FASTEST_MODE streams when the workload has gateways) against the given (profiled) services. */
 export async function runSaturated(sys: SystemUnderTest, spec: WorkloadSpec, settings: SendBenchSettings): Promise<PhaseResult> {
   const groups = await createGroups(sys, spec.groups, spec.members);
   const members = spec.gateways ? groups.flatMap((g) => g.members) : [];
-  const gateways = await Gateways.open(sys.fanout.grpcAddress, members, { count: spec.gateways ? settings.gatewayStreams : 0, mode: 'batched' });
+  const gateways = await Gateways.open(sys.fanout.grpcAddress, members, { count: spec.gateways ? settings.gatewayStreams : 0, mode: FASTEST_MODE });
   const ingress = spec.ingressStreams ? new IngressStreams(sys.fanout.grpcAddress, spec.ingressStreams) : undefined;
   try {
     return await runPhase({ sys, groups, gateways, ingress }, settings, closedLoop(settings, spec), { sampleCpu: true });

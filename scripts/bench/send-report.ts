@@ -1,7 +1,7 @@
 import { ProfileSummary } from './cpu-profile';
 import { CpuUsage } from './cpu-usage';
 import { EVENT_LOOP_MAX_METRIC } from './event-loop-probe';
-import { Gateways } from './gateways';
+import { batchedContractSupport, FASTEST_MODE, Gateways } from './gateways';
 import { fmt, table } from './lib';
 import { OpenLoopResult } from './load';
 import { KafkaRawLimit, PostgresRawLimits } from './raw-limits';
@@ -16,7 +16,7 @@ export interface SendBenchResults {
   date: string;
   machine: string;
   cores: number;
-  contract: { attachBatched: boolean; deliveryUids: boolean };
+  contract: ReturnType<typeof batchedContractSupport>;
   workloads: ModeResult[];
   sweep?: SweepResult & { spec: WorkloadSpec; chartFile: string };
   raw?: { kafka: KafkaRawLimit; postgres: PostgresRawLimits };
@@ -31,7 +31,12 @@ const workloadName = (spec: WorkloadSpec) =>
 
 function streamsLabel(r: { mode?: string; frames?: Gateways['frames'] }): string {
   if (!r.mode || !r.frames) return 'none';
-  const sent = r.frames.batched > 0 ? (r.frames.perUid > 0 ? 'batched and per-uid frames' : 'batched frames') : r.frames.perUid > 0 ? 'per-uid frames' : 'no frames';
+  const kinds = [
+    r.frames.audience > 0 && `audience frames (${pct(r.frames.audienceDefinitions / r.frames.audience)} defining one)`,
+    r.frames.batched > 0 && 'batched frames',
+    r.frames.perUid > 0 && 'per-uid frames',
+  ].filter(Boolean);
+  const sent = kinds.length > 0 ? kinds.join(' and ') : 'no frames';
   const odd = r.frames.withoutRecipient > 0 ? `, ${fmt(r.frames.withoutRecipient)} frames without recipient` : '';
   return `${r.mode} asked → ${sent}${odd}`;
 }
@@ -80,13 +85,16 @@ function workloadRows(r: SendBenchResults): string[][] {
 }
 
 function contractSentence(c: SendBenchResults['contract'], workloads: ModeResult[]): string {
-  const batchedRuns = workloads.filter((w) => w.mode === 'batched');
-  const seen = batchedRuns.some((w) => (w.frames?.batched ?? 0) > 0);
+  const fields = { '`Attach.batched`': c.attachBatched, '`Delivery.uids`': c.deliveryUids, '`Attach.audiences`': c.attachAudiences, '`Delivery.audience`': c.deliveryAudience };
+  const missing = Object.keys(fields).filter((name) => !fields[name as keyof typeof fields]);
   const contract =
-    c.attachBatched && c.deliveryUids
-      ? 'The contract this run was built with has `Attach.batched` and `Delivery.uids`'
-      : `The contract this run was built with lacks ${[!c.attachBatched && '`Attach.batched`', !c.deliveryUids && '`Delivery.uids`'].filter(Boolean).join(' and ')}, so the batched request went out as a plain attach`;
-  return `${contract}; ${batchedRuns.length === 0 ? 'no batched streams were run.' : seen ? 'the server sent batched frames.' : 'the server sent per-uid frames on the streams that asked for batching.'}`;
+    missing.length === 0
+      ? `The contract this run was built with has ${Object.keys(fields).join(', ')}`
+      : `The contract this run was built with lacks ${missing.join(' and ')}, so those requests went out without them`;
+  const asked = workloads.filter((w) => w.mode === 'batched' || w.mode === 'audiences');
+  const got = (kind: 'batched' | 'audience') => asked.some((w) => (w.frames?.[kind] ?? 0) > 0);
+  const sent = [got('batched') && 'batched frames', got('audience') && 'audience frames'].filter(Boolean).join(' and ');
+  return `${contract}; ${asked.length === 0 ? 'no batched streams were run.' : sent ? `the server sent ${sent}.` : 'the server sent per-uid frames on the streams that asked for batching.'}`;
 }
 
 function workloadSection(r: SendBenchResults): string {
@@ -100,7 +108,8 @@ acknowledged, ${fmt(s.closedLoopMs / 1000, 1)} s: the maximum acknowledged rate)
 (${s.arrivals} arrivals for ${fmt(s.openLoopMs / 1000, 1)} s, at most ${fmt(s.maxInFlight)} sends in flight, latency from each send's
 scheduled arrival: the latency at a load the system sustains). Messages/s counts
 acknowledged sends; deliveries are counted by the simulated gateways (${s.gatewayStreams} StreamDeliveries streams
-sharing the members, one connection), a batched frame counting once per uid it lists; delivered / expected
+sharing the members, one connection), a batched frame counting once per uid it lists, an audience frame once per uid its
+audience id names; delivered / expected
 compares them with acknowledged sends × members. "Streams" gives the mode the gateways asked for and the frames the
 server actually sent; "streams ended" counts streams the server closed (e.g. STREAM_BEHIND) since they opened.
 Then the fanout's longest event-loop stall during the phase (see below); notes list failed sends and open-loop
@@ -139,7 +148,7 @@ function sweepSection(r: SendBenchResults): string {
 
 ![send-ack latency against offered load](${r.sweep.chartFile})
 
-${groupsName(r.sweep.spec)} on ${r.settings.gatewayStreams} batched streams (${streamsLabel({ mode: 'batched', frames: r.sweep.frames })}):
+${groupsName(r.sweep.spec)} on ${r.settings.gatewayStreams} ${FASTEST_MODE} streams (${streamsLabel({ mode: FASTEST_MODE, frames: r.sweep.frames })}):
 after an unreported warm-up step, open loop at offered rates rising × 1.5 per step of ${fmt(r.settings.sweepStepMs / 1000, 1)} s,
 ${r.settings.arrivals} arrivals, latency measured from each send's scheduled arrival. Achieved is the acknowledgement
 rate over the span of the acknowledgements; a step counts as saturated when it falls below 90 % of the arrival rate
@@ -153,7 +162,7 @@ function cpuSection(r: SendBenchResults): string {
   const runs: { name: string; cpu: CpuUsage }[] = [
     ...r.workloads.flatMap((w) => (w.closed.cpu ? [{ name: `${w.spec.key})${w.mode ? ` ${w.mode}` : ''}${w.spec.ingressStreams ? ' SendMessages' : ''}`, cpu: w.closed.cpu }] : [])),
     ...(r.profile?.run.cpu
-      ? [{ name: `${r.profile.spec.key})${r.profile.spec.gateways ? ' batched' : ''}${r.profile.spec.ingressStreams ? ' SendMessages' : ''}, profiled`, cpu: r.profile.run.cpu }]
+      ? [{ name: `${r.profile.spec.key})${r.profile.spec.gateways ? ` ${FASTEST_MODE}` : ''}${r.profile.spec.ingressStreams ? ' SendMessages' : ''}, profiled`, cpu: r.profile.run.cpu }]
       : []),
   ];
   if (runs.length === 0) return '';
@@ -192,7 +201,7 @@ ${table(['workload', 'load', 'batches', 'sends per batch', ...SEND_BATCH_STAGES.
 
 /** Postgres's statements of the closed-loop phases that say most about the send path: a) on SendMessages streams, and b) batched. */
 function statementSection(r: SendBenchResults): string {
-  const runs = r.workloads.filter((w) => (w.spec.key === 'a' && w.spec.ingressStreams) || (w.spec.key === 'b' && w.mode === 'batched'));
+  const runs = r.workloads.filter((w) => (w.spec.key === 'a' && w.spec.ingressStreams) || (w.spec.key === 'b' && w.mode === FASTEST_MODE));
   const parts = runs.flatMap((w) => {
     const stats = w.closed.statements;
     if (!stats) return [];
@@ -224,7 +233,7 @@ function profileSection(r: SendBenchResults): string {
   if (!r.profile) return '';
   const { run, summaries, spec } = r.profile;
   const unprofiled = r.workloads.find(
-    (w) => w.spec.key === spec.key && !w.spec.ingressStreams === !spec.ingressStreams && (!spec.gateways || w.mode === 'batched'),
+    (w) => w.spec.key === spec.key && !w.spec.ingressStreams === !spec.ingressStreams && (!spec.gateways || w.mode === FASTEST_MODE),
   )?.closed.load.ackedPerSec;
   const parts = Object.entries(summaries).map(([service, s]) => {
     const busy = s.sampledMs - s.idleMs;
@@ -244,7 +253,7 @@ ${table(['function (self time)', 'share of busy', 'file or package (self time)',
   });
   return `### CPU profiles of the saturated run
 
-A separate closed-loop run of ${groupsName(spec)}${spec.gateways ? ' on batched streams' : ', no gateway,'}${spec.ingressStreams ? ` sent on ${spec.ingressStreams} SendMessages streams,` : ''} with channels, subscriptions and fanout
+A separate closed-loop run of ${groupsName(spec)}${spec.gateways ? ` on ${FASTEST_MODE} streams` : ', no gateway,'}${spec.ingressStreams ? ` sent on ${spec.ingressStreams} SendMessages streams,` : ''} with channels, subscriptions and fanout
 started under \`node --cpu-prof\` (${fmt(run.load.ackedPerSec)} msg/s under the profiler${unprofiled ? `, ${fmt(unprofiled)} without` : ''}). Self time
 of each service's main thread while the senders ran, by function and by file or package (\`pkg\`: node_modules;
 \`(garbage collector)\`, \`(program)\`: V8's own); shares are of the thread's busy time.

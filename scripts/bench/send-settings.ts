@@ -9,7 +9,7 @@ import { flag, positive } from './env-settings';
  *   BENCH_PROFILE=1|0        CPU-profile the services in an extra saturated 100 × 100 run (default 1 at full scale)
  *   BENCH_PROFILE_WORKLOAD=b the workload of that profiled run: a (2-member groups, no gateway), a-streams (the
  *                            same, sent on BENCH_INGRESS_STREAMS SendMessages streams, default 4), b (default)
- *                            or c (1 group × 10,000 members, batched streams)
+ *                            or c (1 group × 10,000 members); b and c on audience streams (FASTEST_MODE)
  *   BENCH_ARRIVALS=poisson|even           open-loop arrivals (default poisson)
  *   BENCH_MAX_IN_FLIGHT=512  open-loop cap on outstanding sends
  *   BENCH_SENDERS=64         closed-loop concurrent senders

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { summariseProfile } from './cpu-profile';
-import { batchedContractSupport } from './gateways';
+import { batchedContractSupport, FASTEST_MODE } from './gateways';
 import { fmt, log, machine, writeReportSection } from './lib';
 import { OpenLoopResult } from './load';
 import { kafkaRawProduceLimit, postgresRawInsertLimits } from './raw-limits';
@@ -16,7 +16,7 @@ import { SystemUnderTest } from './system';
 /**
  * bench:send — acknowledged sends/s, deliveries/s and send-ack latency of the real chain (channels,
  * subscriptions, fanout on Kafka and Postgres) for 2-member groups without gateways, 100 × 100 and
- * 1 × 10,000 over per-uid and batched gateway streams; the fanout's event-loop stalls; an offered-load
+ * 1 × 10,000 over per-uid, batched and audience gateway streams; the fanout's event-loop stalls; an offered-load
  * sweep charted to docs/bench-send-latency.svg; CPU by process and CPU profiles of the saturated
  * run; the raw limits of the broker and the database. Usage: npm run bench:send (knobs: send-settings.ts).
  */
@@ -36,7 +36,7 @@ const outputDir = (s: SendBenchSettings) => (s.writeDocs ? join(REPO_ROOT, 'docs
 
 /** The sweep starts low: a fifth of the 100 × 100 batched closed-loop rate, unless given. */
 function sweepStart(s: SendBenchSettings, done: ModeResult[]): number {
-  const closed = done.find((w) => w.spec.key === 'b' && w.mode === 'batched')?.closed.load.ackedPerSec;
+  const closed = done.find((w) => w.spec.key === 'b' && w.mode === FASTEST_MODE)?.closed.load.ackedPerSec;
   return s.sweepStartPerSec ?? Math.max(2, (closed ?? 50) / 5);
 }
 
@@ -64,7 +64,7 @@ async function measureRawLimits(s: SendBenchSettings, results: SendBenchResults)
 async function measureProfiles(s: SendBenchSettings, results: SendBenchResults): Promise<void> {
   const dir = join(REPO_ROOT, '.cache/bench/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
   const spec = workloads(s).find((w) => (s.profileWorkload === 'a-streams' ? w.key === 'a' && w.ingressStreams : w.key === s.profileWorkload))!;
-  log(`profiled saturated run: ${fmt(spec.groups)} × ${spec.members}${spec.gateways ? ', batched streams' : ', no gateway'}${spec.ingressStreams ? `, sent on ${spec.ingressStreams} SendMessages streams` : ''}`);
+  log(`profiled saturated run: ${fmt(spec.groups)} × ${spec.members}${spec.gateways ? `, ${FASTEST_MODE} streams` : ', no gateway'}${spec.ingressStreams ? `, sent on ${spec.ingressStreams} SendMessages streams` : ''}`);
   const sys = await SystemUnderTest.start({ brokerWaitMs: s.brokerWaitMs, profileDir: dir });
   let run: PhaseResult | undefined;
   try {

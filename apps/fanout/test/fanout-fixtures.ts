@@ -10,7 +10,17 @@ export interface Ref {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Delivery = { uid: string; uids: string[]; item: 'message' | 'command' | 'attached'; message?: any; command?: any; attached?: { uids: string[] } };
+export type Delivery = {
+  uid: string;
+  uids: string[];
+  item: 'message' | 'command' | 'attached';
+  message?: any;
+  command?: any;
+  attached?: { uids: string[] };
+  audience?: { id: number; uids: string[] } | null;
+  /** Who a message frame is for, as a gateway reads it: `uid`, `uids`, or the list its audience id names when received. */
+  recipients: string[];
+};
 
 export const envelope = (type: string, key: string, data: unknown, id: string = randomUUID()) =>
   JSON.stringify({ id, type, version: 1, occurred_at: new Date().toISOString(), key, data });
@@ -57,22 +67,33 @@ export class GatewayStream {
   readonly ended: Promise<ServiceError | undefined>;
   private readonly call: ClientDuplexStream<unknown, Delivery>;
 
+  /** The lists this stream's audience ids name, as a gateway keeps them. */
+  private readonly audiences = new Map<number, string[]>();
+
   constructor(client: GrpcTestClient) {
     this.call = client.raw.streamDeliveries();
-    this.call.on('data', (d: Delivery) => this.deliveries.push(d));
+    this.call.on('data', (d: Delivery) => this.deliveries.push({ ...d, recipients: this.recipientsOf(d) }));
     this.ended = new Promise((resolve) => {
       this.call.on('error', (e: ServiceError) => resolve(e));
       this.call.on('end', () => resolve(undefined));
     });
   }
 
+  private recipientsOf(d: Delivery): string[] {
+    if (d.audience) {
+      if (d.audience.uids.length > 0) this.audiences.set(d.audience.id, d.audience.uids);
+      return this.audiences.get(d.audience.id) ?? [];
+    }
+    return d.uids.length > 0 ? d.uids : d.uid ? [d.uid] : [];
+  }
+
   /**
    * Attaches and waits for the acknowledgement: from then on every stored message reaches the uids.
-   * `batched` is sent only when given, as a client that predates it would (leaving it out).
+   * `batched` and `audiences` are sent only when given, as a client that predates them would (leaving them out).
    */
-  async attach(uids: string[], options: { batched?: boolean } = {}): Promise<void> {
+  async attach(uids: string[], options: { batched?: boolean; audiences?: boolean } = {}): Promise<void> {
     const before = this.deliveries.filter((d) => d.item === 'attached').length;
-    this.call.write({ attach: options.batched === undefined ? { uids } : { uids, batched: options.batched } });
+    this.call.write({ attach: { uids, ...options } });
     await eventually(async () => this.deliveries.filter((d) => d.item === 'attached').length > before, `attach ack for ${uids.length} uids`);
   }
 

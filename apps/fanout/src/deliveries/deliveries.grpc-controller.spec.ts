@@ -1,4 +1,6 @@
 import { status } from '@grpc/grpc-js';
+import { GRPC_SERVICES, responseCodec } from '@im/contracts';
+import { EncodedResponse } from '@im/service-kit';
 import { EventEmitter } from 'node:events';
 import { DeliveriesGrpcController } from './deliveries.grpc-controller';
 import { DeliveryEncoder } from './delivery-encoder';
@@ -113,6 +115,36 @@ describe('StreamDeliveries handling', () => {
     await done;
     expect(call.status).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('BATCHED_MODE_MISMATCH') });
     expect(call.written).toEqual([{ uid: '', attached: { uids: ['a'] } }]);
+    expect(hub.attached.size).toBe(0);
+  });
+
+  it('given a first attach asking for audiences, names a recipient list by id after the frame that defined it', () => {
+    const hub = new DeliveryHub();
+    const controller = new DeliveriesGrpcController(hub, DeliveryEncoder.forContract(), { DELIVERY_STREAM_MAX_QUEUED: MAX_QUEUED });
+    const call = new FakeCall();
+    void controller.streamDeliveries(call as never);
+    const codec = responseCodec(GRPC_SERVICES.MessageService, 'StreamDeliveries');
+    call.emit('data', { action: 'attach', attach: { uids: ['a', 'b', 'c'], batched: true, audiences: true } });
+    // Twice the same audience, as the live push gives it while the channel's members hold.
+    const [frame] = hub.messageFrames([{ uids: ['a', 'b'], message: { messageSeq: 1 } }]);
+    for (const messageSeq of [1, 2]) frame.sink.write({ ...frame.delivery, message: { messageSeq } });
+    const decoded = call.written.map((w) => codec.decode((w as EncodedResponse).bytes));
+    expect(decoded.slice(1)).toMatchObject([
+      { uids: [], audience: { id: 1, uids: ['a', 'b'] }, message: { messageSeq: 1 } },
+      { uids: [], audience: { id: 1, uids: [] }, message: { messageSeq: 2 } },
+    ]);
+  });
+
+  it.each([
+    ['audiences without batched', { audiences: true }, undefined, 'AUDIENCES_NEED_BATCHED'],
+    ['audiences on a batched stream', { batched: true }, { batched: true, audiences: true }, 'AUDIENCES_MODE_MISMATCH'],
+    ['no audiences on an audience stream', { batched: true, audiences: true }, { batched: true }, 'AUDIENCES_MODE_MISMATCH'],
+  ])('refuses %s with INVALID_ARGUMENT and ends the stream', async (_label, first, second, reason) => {
+    const { hub, call, done } = open();
+    call.emit('data', { action: 'attach', attach: { uids: ['a'], ...first } });
+    if (second) call.emit('data', { action: 'attach', attach: { uids: ['b'], ...second } });
+    await done;
+    expect(call.status).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining(reason) });
     expect(hub.attached.size).toBe(0);
   });
 

@@ -1,6 +1,6 @@
 import { ServerDuplexStream, status } from '@grpc/grpc-js';
 import { MESSAGE_SERVICE } from '@im/contracts';
-import { validateStreamUids } from '@im/fanout-domain';
+import { AudienceIds, validateStreamUids } from '@im/fanout-domain';
 import { CONFIG, grpcError, toStreamStatus } from '@im/service-kit';
 import { invalidArgument } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Controller, Inject, Logger } from '@nestjs/common';
@@ -11,7 +11,7 @@ import { DeliveryHub, DeliverySink } from './delivery-hub';
 
 interface StreamRequest {
   action?: 'attach' | 'detach';
-  attach?: { uids?: string[]; batched?: boolean | null } | null;
+  attach?: { uids?: string[]; batched?: boolean | null; audiences?: boolean | null } | null;
   detach?: { uids?: string[] } | null;
 }
 
@@ -38,10 +38,12 @@ export class DeliveriesGrpcController implements BeforeApplicationShutdown {
   streamDeliveries(call: ServerDuplexStream<StreamRequest, object>): Promise<void> {
     return new Promise<void>((resolve) => {
       let ended = false;
+      /** Set once the stream's first Attach made it an audience stream. */
+      let audiences: AudienceIds | undefined;
       const sink: DeliverySink = {
         write: (delivery) => {
           if (ended) return;
-          call.write(this.encoder.encode(delivery));
+          call.write(this.encoder.encode(delivery, audiences));
           if (call.writableLength > this.maxQueued) {
             this.hub.close(sink);
             sink.fail(grpcError(status.UNAVAILABLE, 'STREAM_BEHIND', `more than ${this.maxQueued} deliveries are waiting; reconnect and catch up`));
@@ -67,7 +69,8 @@ export class DeliveriesGrpcController implements BeforeApplicationShutdown {
         try {
           if (req.action === 'attach' || (req.attach && !req.action)) {
             const uids = validateStreamUids(req.attach?.uids);
-            this.hub.attach(sink, uids, req.attach?.batched);
+            const mode = this.hub.attach(sink, uids, req.attach ?? {});
+            if (mode === 'audiences') audiences ??= new AudienceIds();
             sink.write({ uid: '', attached: { uids } });
           } else if (req.action === 'detach' || req.detach) {
             this.hub.detach(sink, validateStreamUids(req.detach?.uids));

@@ -108,6 +108,39 @@ describe('batched and per-uid delivery streams (fanout as a process, real Kafka 
     ]);
   });
 
+  it('on an audience stream, defines a recipient list once and names it by id while the members hold, as a batched stream lists them', async () => {
+    const [m1, m2, m3] = ['n1', 'n2', 'n3'].map(uniqueId);
+    const channel = await services.group();
+    const batched = open();
+    const audiences = open();
+    await batched.attach([m1, m2, m3], { batched: true });
+    await audiences.attach([m1, m2, m3], { batched: true, audiences: true });
+
+    await membership.add(channel, [m1, m2]);
+    await send(m1, channel, 'one');
+    await send(m1, channel, 'two'); // same members: the id alone
+    await membership.add(channel, [m3]);
+    await send(m1, channel, 'three');
+    await membership.remove(channel, [m1]);
+    await send(m2, channel, 'four');
+    const last = await send(m2, channel, 'five');
+    await audiences.waitFor(isMessage(last.messageId), 'the last message on the audience stream');
+    await batched.waitFor(isMessage(last.messageId), 'the last message on the batched stream');
+
+    const frames = audiences.messages(channel.channelId);
+    expect(frames.map((f) => [f.message.messageSeq, sorted(f.recipients)])).toEqual(
+      batched.messages(channel.channelId).map((f) => [f.message.messageSeq, sorted(f.uids)]),
+    );
+    expect(frames.map((f) => [f.message.messageSeq, f.uids, f.audience?.uids.length])).toEqual([
+      [1, [], 2],
+      [2, [], 0],
+      [3, [], 3],
+      [4, [], 2],
+      [5, [], 0],
+    ]);
+    expect(new Set(frames.map((f) => f.audience?.id)).size).toBe(3);
+  });
+
   it('gives a person channel two frames on a batched stream, each with the uid that sees it that way', async () => {
     const [a, b] = ['pa', 'pb'].map(uniqueId);
     const both = open();

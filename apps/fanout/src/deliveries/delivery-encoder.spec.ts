@@ -1,4 +1,5 @@
 import { GRPC_SERVICES, responseCodec } from '@im/contracts';
+import { AudienceIds } from '@im/fanout-domain';
 import { DeliveryEncoder } from './delivery-encoder';
 import { DeliveryFrame } from './delivery-hub';
 
@@ -36,5 +37,20 @@ describe('delivery encoder', () => {
     const second = { ...message, messageSeq: 8 };
     for (const m of [message, second]) for (const uids of [everyone, few]) encoder.encode({ uid: '', uids, message: m });
     expect(encoded).toEqual([{ message }, { uids: everyone }, { uids: few }, { message: second }]);
+  });
+
+  it('on an audience stream, defines a recipient list in its first frame and names it by id alone afterwards, on each stream apart', () => {
+    const encoder = DeliveryEncoder.forContract();
+    const [first, second] = [new AudienceIds(), new AudienceIds()];
+    const everyone = ['b', 'c', 'd'];
+    const later = { ...message, messageSeq: 8 };
+    const decoded = (frame: DeliveryFrame, ids: AudienceIds) => codec.decode(encoder.encode(frame, ids).bytes) as Record<string, unknown>;
+
+    expect(decoded({ uid: '', uids: everyone, message }, first)).toMatchObject({ uids: [], audience: { id: 1, uids: everyone }, message });
+    expect(decoded({ uid: '', uids: everyone, message: later }, first)).toMatchObject({ uids: [], audience: { id: 1, uids: [] }, message: later });
+    // Another stream has ids of its own: the list is defined there too.
+    expect(decoded({ uid: '', uids: everyone, message: later }, second)).toMatchObject({ audience: { id: 1, uids: everyone } });
+    // One recipient is listed as on a batched stream: an id would save nothing.
+    expect(decoded({ uid: '', uids: ['b'], message }, first)).toMatchObject({ uids: ['b'], audience: null });
   });
 });

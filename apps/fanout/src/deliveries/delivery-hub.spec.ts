@@ -32,7 +32,7 @@ describe('delivery hub', () => {
     hub.open(perUid);
     hub.open(batched);
     hub.attach(perUid, ['a', 'b', 'x']);
-    hub.attach(batched, ['b', 'c', 'y'], true);
+    hub.attach(batched, ['b', 'c', 'y'], { batched: true });
     const message = { messageSeq: 1 };
     push(hub, [{ uids: ['a', 'b', 'c', 'd'], message }]);
     // Per-uid: exactly the frames of clients that predate batching, with no `uids` field at all.
@@ -46,13 +46,27 @@ describe('delivery hub', () => {
     expect(batched.written[0].message).toBe(message);
   });
 
+  it('tells the mode the first attach chose, and gives an audience stream the frames of a batched one (its ids are the encoder’s)', () => {
+    const hub = new DeliveryHub();
+    const [audiences, batched] = [sink(), sink()];
+    hub.open(audiences);
+    hub.open(batched);
+    expect(hub.attach(audiences, ['b', 'c'], { batched: true, audiences: true })).toBe('audiences');
+    expect(hub.attach(audiences, ['d'], { batched: true, audiences: true })).toBe('audiences');
+    expect(hub.attach(batched, ['b'], { batched: true })).toBe('batched');
+    const message = { messageSeq: 1 };
+    push(hub, [{ uids: ['a', 'b', 'c', 'd'], message }]);
+    expect(audiences.written).toStrictEqual([{ uid: '', uids: ['b', 'c', 'd'], message }]);
+    expect(batched.written).toStrictEqual([{ uid: '', uids: ['b'], message }]);
+  });
+
   it('writes nothing to a stream none of whose uids is a recipient', () => {
     const hub = new DeliveryHub();
     const [perUid, batched] = [sink(), sink()];
     hub.open(perUid);
     hub.open(batched);
     hub.attach(perUid, ['x']);
-    hub.attach(batched, ['y'], true);
+    hub.attach(batched, ['y'], { batched: true });
     expect(hub.messageFrames([{ uids: ['a', 'b'], message: {} }])).toEqual([]);
   });
 
@@ -62,7 +76,7 @@ describe('delivery hub', () => {
     hub.open(perUid);
     hub.open(batched);
     hub.attach(perUid, ['a', 'b']);
-    hub.attach(batched, ['a', 'b'], true);
+    hub.attach(batched, ['a', 'b'], { batched: true });
     push(hub, storedToMessageViews(stored('a|b', 1), ['a', 'b']));
     const seen = (d: Record<string, unknown>) => (d.message as { channel: unknown }).channel;
     expect(batched.written.map((d) => [d.uid, d.uids, seen(d)])).toEqual([
@@ -89,8 +103,8 @@ describe('delivery hub', () => {
     const [perUid, batched, other] = [sink(), sink(), sink()];
     for (const s of [perUid, batched, other]) hub.open(s);
     hub.attach(perUid, ['a']);
-    hub.attach(batched, ['a', 'b'], true);
-    hub.attach(other, ['b'], false);
+    hub.attach(batched, ['a', 'b'], { batched: true });
+    hub.attach(other, ['b'], { batched: false });
     const command = { cmdSeq: 4 };
     for (const frame of hub.commandFrames('a', command)) frame.sink.write(frame.delivery);
     expect(perUid.written).toStrictEqual([{ uid: 'a', command }]);
@@ -102,10 +116,10 @@ describe('delivery hub', () => {
     const hub = new DeliveryHub();
     const s = sink();
     hub.open(s);
-    hub.attach(s, ['a'], true);
+    hub.attach(s, ['a'], { batched: true });
     let error: unknown;
     try {
-      hub.attach(s, ['b'], false);
+      hub.attach(s, ['b'], { batched: false });
     } catch (e) {
       error = e;
     }
@@ -119,8 +133,8 @@ describe('delivery hub', () => {
     const [one, two] = [sink(), sink()];
     hub.open(one);
     hub.open(two);
-    hub.attach(one, ['a', 'b'], true);
-    hub.attach(two, ['a'], true);
+    hub.attach(one, ['a', 'b'], { batched: true });
+    hub.attach(two, ['a'], { batched: true });
     hub.detach(one, ['a']);
     push(hub, [{ uids: ['a', 'b'], message: {} }]);
     expect(one.written.map((d) => d.uids)).toEqual([['b']]);
@@ -134,7 +148,7 @@ describe('delivery hub', () => {
     const s = sink();
     hub.open(s);
     const uids = Array.from({ length: 25_000 }, (_, i) => `u${i}`);
-    for (let i = 0; i < uids.length; i += 10_000) hub.attach(s, uids.slice(i, i + 10_000), true);
+    for (let i = 0; i < uids.length; i += 10_000) hub.attach(s, uids.slice(i, i + 10_000), { batched: true });
     const message = {};
     push(hub, [{ uids, message }]);
     expect(s.written.map((d) => (d.uids as string[]).length)).toEqual([10_000, 10_000, 5_000]);
@@ -146,7 +160,7 @@ describe('delivery hub', () => {
     const hub = new DeliveryHub();
     const s = sink();
     hub.open(s);
-    hub.attach(s, Array.from({ length: 10_000 }, (_, i) => `u${i}`), true);
+    hub.attach(s, Array.from({ length: 10_000 }, (_, i) => `u${i}`), { batched: true });
     const attached = hub.attached as Map<string, unknown>;
     // Walking the attached uids would go through these; the frames of a message must not.
     const walk = jest.spyOn(attached, 'keys');
@@ -162,8 +176,8 @@ describe('delivery hub', () => {
     const s = sink();
     hub.open(s);
     const start = hub.changes;
-    hub.attach(s, ['a', 'b'], true);
-    hub.attach(s, ['a'], true); // already attached: no change
+    hub.attach(s, ['a', 'b'], { batched: true });
+    hub.attach(s, ['a'], { batched: true }); // already attached: no change
     hub.detach(s, ['a', 'z']); // z was never attached: no change
     expect(hub.changesSince(start)).toEqual(['a', 'b', 'a']);
     const now = hub.changes;
@@ -171,7 +185,7 @@ describe('delivery hub', () => {
     hub.close(s);
     expect(hub.changesSince(now)).toEqual(['b']);
     hub.open(s);
-    hub.attach(s, Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `u${i}`), true);
+    hub.attach(s, Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `u${i}`), { batched: true });
     expect(hub.changesSince(start)).toBeUndefined();
     expect(hub.changesSince(hub.changes - 3)).toEqual(['u8189', 'u8190', 'u8191']);
   });

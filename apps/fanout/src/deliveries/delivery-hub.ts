@@ -1,4 +1,4 @@
-import { batchedAfterAttach, MAX_DELIVERY_FRAME_UIDS, UidLookup } from '@im/fanout-domain';
+import { DeliveryStreamMode, MAX_DELIVERY_FRAME_UIDS, RequestedStreamMode, streamModeAfterAttach, UidLookup } from '@im/fanout-domain';
 import { Injectable } from '@nestjs/common';
 
 /** What a stream can do: push one Delivery, or end with an error status. */
@@ -56,8 +56,11 @@ interface Stream {
   sink: DeliverySink;
   uids: Set<string>;
   /** Fixed by the stream's first Attach; undefined before it. */
-  batched?: boolean;
+  mode?: DeliveryStreamMode;
 }
+
+/** Batched and audience streams both get one frame per message listing (or naming) its recipients. */
+const isBatched = (stream: Stream) => stream.mode !== undefined && stream.mode !== 'per-uid';
 
 /**
  * The gateway streams of this instance, indexed by uid: what a delivery costs depends on the
@@ -76,13 +79,13 @@ export class DeliveryHub {
   }
 
   /**
-   * Registers uids on a stream. The first Attach decides whether the stream is batched; a later one
-   * that disagrees is refused (INVALID_ARGUMENT / BATCHED_MODE_MISMATCH) and registers nothing.
+   * Registers uids on a stream and returns its mode. The first Attach decides the mode; a later one
+   * that disagrees is refused (INVALID_ARGUMENT, see `streamModeAfterAttach`) and registers nothing.
    */
-  attach(sink: DeliverySink, uids: readonly string[], batched?: boolean | null): void {
+  attach(sink: DeliverySink, uids: readonly string[], requested: RequestedStreamMode = {}): DeliveryStreamMode | undefined {
     const stream = this.streams.get(sink);
-    if (!stream) return;
-    stream.batched = batchedAfterAttach(stream.batched, batched);
+    if (!stream) return undefined;
+    stream.mode = streamModeAfterAttach(stream.mode, requested);
     for (const uid of uids) {
       if (stream.uids.has(uid)) continue;
       stream.uids.add(uid);
@@ -91,6 +94,7 @@ export class DeliveryHub {
       if (!streams) this.streamsByUid.set(uid, (streams = new Set()));
       streams.add(stream);
     }
+    return stream.mode;
   }
 
   detach(sink: DeliverySink, uids: Iterable<string>): void {
@@ -141,7 +145,7 @@ export class DeliveryHub {
     return {
       add: (uid) => {
         for (const stream of this.streamsByUid.get(uid) ?? []) {
-          if (!stream.batched) {
+          if (!isBatched(stream)) {
             perUid.push({ sink: stream.sink, uid });
             continue;
           }
@@ -180,7 +184,7 @@ export class DeliveryHub {
   commandFrames(uid: string, command: object): Frame[] {
     const frames: Frame[] = [];
     for (const stream of this.streamsByUid.get(uid) ?? []) {
-      frames.push({ sink: stream.sink, delivery: stream.batched ? { uid, uids: [uid], command } : { uid, command } });
+      frames.push({ sink: stream.sink, delivery: isBatched(stream) ? { uid, uids: [uid], command } : { uid, command } });
     }
     return frames;
   }

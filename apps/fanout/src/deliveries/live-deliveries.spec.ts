@@ -77,7 +77,7 @@ describe('live deliveries of a consumed batch', () => {
     const stream = (uids: string[], batched?: boolean) => {
       const s = sink();
       hub.open(s);
-      hub.attach(s, uids, batched);
+      hub.attach(s, uids, { batched });
       return s;
     };
     return { hub, store, live, stream, unanswered };
@@ -258,7 +258,7 @@ describe('live deliveries of a consumed batch', () => {
       // Many changes of non-members, then one of a member: only a rebuild can see the last one.
       const noise = Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `n${i}`);
       const other = stream(noise, true);
-      hub.attach(batched, ['b'], true);
+      hub.attach(batched, ['b'], { batched: true });
       hub.detach(other, noise);
       await live.push([message(group('g'), 2, v)]);
       expect(batched.written.map((d) => [d.message?.messageSeq, [...(d.uids ?? [])].sort()])).toEqual([

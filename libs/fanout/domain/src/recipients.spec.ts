@@ -1,25 +1,13 @@
-import { DomainError } from '@im/shared-domain';
 import {
-  batchedAfterAttach,
   isMemberAt,
   isNewMembershipVersion,
-  MAX_STREAM_UIDS,
   MembershipInterval,
   MembershipSnapshot,
   recipientsAt,
   snapshotAnswers,
-  validateStreamUids,
 } from './recipients';
 
 const group = { channelId: 'g1', channelType: 2 };
-const reasonOf = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    return e instanceof DomainError ? `${e.kind}/${e.reason}` : String(e);
-  }
-};
 
 describe('recipients at a membership version', () => {
   // given: a joined at 1; b joined at 2 and left at 4; c joined at 3, left at 5, rejoined at 7
@@ -120,44 +108,5 @@ describe('a membership snapshot answers for every version up to its own', () => 
       }
       expect(snapshotAnswers(snapshot, later + 1)).toBe(false);
     }
-  });
-});
-
-describe('batched or per-uid delivery stream', () => {
-  it.each([
-    [undefined, true, true],
-    [undefined, false, false],
-    [undefined, undefined, false],
-    [undefined, null, false],
-    [true, true, true],
-    [false, false, false],
-    [false, undefined, false],
-  ])('given the stream is %s, an attach with batched %s leaves it %s', (current, requested, expected) => {
-    expect(batchedAfterAttach(current, requested)).toBe(expected);
-  });
-
-  it.each([
-    [true, false],
-    [true, undefined],
-    [false, true],
-  ])('given the stream is %s, refuses an attach with batched %s', (current, requested) => {
-    expect(reasonOf(() => batchedAfterAttach(current, requested))).toBe('INVALID_ARGUMENT/BATCHED_MODE_MISMATCH');
-  });
-});
-
-describe('attach and detach uids', () => {
-  it.each([
-    ['no uids', [], 'INVALID_ARGUMENT/EMPTY_UIDS'],
-    ['too many uids', Array.from({ length: MAX_STREAM_UIDS + 1 }, (_, i) => `u${i}`), 'INVALID_ARGUMENT/TOO_MANY_UIDS'],
-    ['an empty uid', ['a', ''], 'INVALID_ARGUMENT/EMPTY_ID'],
-    ['a 65-character uid', ['x'.repeat(65)], 'INVALID_ARGUMENT/ID_TOO_LONG'],
-    ['a uid with a space', ['a b'], 'INVALID_ARGUMENT/ID_INVALID_CHARACTERS'],
-  ])('rejects %s', (_label, uids, expected) => {
-    expect(reasonOf(() => validateStreamUids(uids))).toBe(expected);
-  });
-
-  it('accepts the maximum and drops duplicates', () => {
-    expect(validateStreamUids(Array.from({ length: MAX_STREAM_UIDS }, (_, i) => `u${i}`))).toHaveLength(MAX_STREAM_UIDS);
-    expect(validateStreamUids(['a', 'a', 'b'])).toEqual(['a', 'b']);
   });
 });

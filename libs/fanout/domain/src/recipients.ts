@@ -1,4 +1,4 @@
-import { ChannelRef, invalidArgument, isPersonChannel, personChannelMembers, validateUid } from '@im/shared-domain';
+import { ChannelRef, isPersonChannel, personChannelMembers } from '@im/shared-domain';
 
 /**
  * One stretch of a uid's membership of a channel, in membership versions: it became a member at
@@ -81,38 +81,3 @@ export function* eachRecipientAt(channel: ChannelRef, membershipVersion: number,
  * version already applied is a redelivery or a replay and changes nothing.
  */
 export const isNewMembershipVersion = (appliedVersion: number, eventVersion: number): boolean => eventVersion > appliedVersion;
-
-/** At most this many uids per attach or detach request on a delivery stream. */
-export const MAX_STREAM_UIDS = 10_000;
-
-/**
- * At most this many uids in the `uids` of one batched delivery: a message with more recipients on
- * one stream comes in several frames. Keeps every frame far below the 4 MiB default gRPC message
- * limit (10000 uids of 64 characters are about 660 KB) and bounds the time one frame takes to encode.
- */
-export const MAX_DELIVERY_FRAME_UIDS = 10_000;
-
-export function validateStreamUids(uids: unknown): string[] {
-  if (!Array.isArray(uids) || uids.length === 0) throw invalidArgument('EMPTY_UIDS', 'attach and detach must name at least one uid');
-  if (uids.length > MAX_STREAM_UIDS) {
-    throw invalidArgument('TOO_MANY_UIDS', `at most ${MAX_STREAM_UIDS} uids per request (got ${uids.length})`);
-  }
-  uids.forEach((u, i) => validateUid(u, `uids[${i}]`));
-  return [...new Set(uids as string[])];
-}
-
-/**
- * Whether a delivery stream is batched once an Attach is applied (`current` undefined before its
- * first Attach): the first Attach decides, and every later one must say the same, so a gateway never
- * receives a mix of per-uid and batched frames on one stream. Unset means per-uid (older clients).
- */
-export function batchedAfterAttach(current: boolean | undefined, requested: boolean | null | undefined): boolean {
-  const batched = requested === true;
-  if (current !== undefined && current !== batched) {
-    throw invalidArgument(
-      'BATCHED_MODE_MISMATCH',
-      `this stream's first attach set batched: ${current}; every attach on the stream must do the same (got batched: ${batched})`,
-    );
-  }
-  return batched;
-}

@@ -146,6 +146,13 @@ export interface StreamDeliveriesRequest_Attach {
    * Unset (false) keeps the per-uid deliveries of clients that predate this field.
    */
   batched: boolean;
+  /**
+   * With `batched`: whether message recipients are named by audience (see `Delivery.audience`)
+   * instead of listed in every Delivery. Fixed by the first Attach like `batched` (else
+   * INVALID_ARGUMENT / AUDIENCES_MODE_MISMATCH); without `batched`, INVALID_ARGUMENT /
+   * AUDIENCES_NEED_BATCHED. Unset (false) keeps the batched frames of clients that predate it.
+   */
+  audiences: boolean;
 }
 
 /** Stop delivering to these uids on this stream. */
@@ -184,8 +191,16 @@ export interface Delivery {
    * uid that sees it that way. At most 10000 uids per Delivery: a message with more recipients on
    * the stream comes in consecutive Deliveries that split them (the union is the recipients). For
    * `command`: the one recipient, the same as `uid`. Empty for `attached`.
+   * On an audience stream, a message with one recipient on the stream lists it here; one with
+   * more names them in `audience` instead, and `uids` is empty.
    */
   uids: string[];
+  /**
+   * Audience streams only (see `StreamDeliveriesRequest.Attach.audiences`), for `message`: its
+   * recipients among the uids attached to the stream, when more than one. A message with more
+   * than 10000 recipients on the stream comes in several Deliveries, each naming a part.
+   */
+  audience: Delivery_Audience | null;
 }
 
 /**
@@ -195,6 +210,21 @@ export interface Delivery {
  */
 export interface Delivery_Attached {
   /** The uids of the Attach request this acknowledges, as given. */
+  uids: string[];
+}
+
+/** A recipient list of an audience stream, named by an id of that stream. */
+export interface Delivery_Audience {
+  /**
+   * 1 to 256. A stream has at most 256 lists at a time: an id goes to another list (which is
+   * then defined under it) once 256 other lists were used since the id was last used.
+   */
+  id: number;
+  /**
+   * Set: the frame defines `id` as these uids (replacing any earlier definition on the stream)
+   * and delivers to them. Empty: the frame delivers to the uids of the latest definition of
+   * `id` on this stream, which an earlier frame of the stream carried.
+   */
   uids: string[];
 }
 
@@ -295,11 +325,15 @@ export interface MessageServiceClient {
    * its recipients attached to the stream (once per viewpoint for a person channel, whose channel
    * is seen differently by its two people; in parts of at most 10000 uids); a gateway holding many
    * members of a large group then receives one frame per message instead of one per member.
+   * A batched stream may also ask for audiences (`Attach.audiences`): a recipient list is then
+   * sent once on the stream under a small id (`Delivery.audience`) and later messages to the same
+   * recipients carry only the id, so a frame's size no longer grows with the group.
    *
    * Errors end the stream: INVALID_ARGUMENT / TOO_MANY_UIDS when one request carries more than
    * 10000 uids, EMPTY_UIDS when it carries none, MISSING_ACTION when it is neither attach nor
    * detach, BATCHED_MODE_MISMATCH when an Attach's `batched` differs from the first Attach's on
-   * the stream, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
+   * the stream, AUDIENCES_MODE_MISMATCH when its `audiences` does, AUDIENCES_NEED_BATCHED when
+   * it sets `audiences` without `batched`, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
    * falls behind (STREAM_BEHIND: more deliveries not yet taken by the client than the server allows,
    * 50000 by default).
    */
@@ -408,11 +442,15 @@ export interface MessageServiceController {
    * its recipients attached to the stream (once per viewpoint for a person channel, whose channel
    * is seen differently by its two people; in parts of at most 10000 uids); a gateway holding many
    * members of a large group then receives one frame per message instead of one per member.
+   * A batched stream may also ask for audiences (`Attach.audiences`): a recipient list is then
+   * sent once on the stream under a small id (`Delivery.audience`) and later messages to the same
+   * recipients carry only the id, so a frame's size no longer grows with the group.
    *
    * Errors end the stream: INVALID_ARGUMENT / TOO_MANY_UIDS when one request carries more than
    * 10000 uids, EMPTY_UIDS when it carries none, MISSING_ACTION when it is neither attach nor
    * detach, BATCHED_MODE_MISMATCH when an Attach's `batched` differs from the first Attach's on
-   * the stream, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
+   * the stream, AUDIENCES_MODE_MISMATCH when its `audiences` does, AUDIENCES_NEED_BATCHED when
+   * it sets `audiences` without `batched`, or a malformed uid; UNAVAILABLE when the server shuts down (SHUTTING_DOWN) or the stream
    * falls behind (STREAM_BEHIND: more deliveries not yet taken by the client than the server allows,
    * 50000 by default).
    */
