@@ -2,7 +2,7 @@ import { uniqueId } from '@im/testing';
 import { assertGroupsNotShared } from './broker-guard';
 import { CpuSampler, CpuUsage } from './cpu-usage';
 import { profileClockNow } from './cpu-profile';
-import { EventLoopProbe } from './event-loop-probe';
+import { EventLoopProbe, GcPauses } from './event-loop-probe';
 import { SendBatchProbe, SendBatchSummary } from './send-batch-probe';
 import { IngressStreams } from './ingress';
 import { clientMsgNo, FASTEST_MODE, Gateways, StreamMode } from './gateways';
@@ -30,6 +30,8 @@ export interface PhaseResult {
   /** Undefined when no gateway was attached; `streamsEnded` counts since the gateways opened. */
   delivery?: { delivered: number; expected: number; perSec: number; streamsEnded: number };
   stallMaxMs: number | undefined;
+  /** The fanout's garbage-collector pauses by kind over the same span as `stallMaxMs`. */
+  gc?: Record<string, GcPauses>;
   /** The fanout's send batches during the load (sizes and stage times). */
   batches?: SendBatchSummary;
   cpu?: CpuUsage;
@@ -105,7 +107,7 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   await assertGroupsNotShared();
   const latency = latencySummary(result.latenciesMs);
   if (result.errors > 0) log(`${fmt(result.errors)} sends failed: ${result.errorReasons.join('; ')}`);
-  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, batches, cpu: cpuUsage, statements, window };
+  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, gc: stalls.gc, batches, cpu: cpuUsage, statements, window };
 }
 
 /** Closed loop at the workload's concurrency: gateways sending on SendMessages streams carry many users' sends at once. */

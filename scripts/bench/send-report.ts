@@ -1,6 +1,6 @@
 import { ProfileSummary } from './cpu-profile';
 import { CpuUsage } from './cpu-usage';
-import { EVENT_LOOP_MAX_METRIC } from './event-loop-probe';
+import { EVENT_LOOP_MAX_METRIC, GC_DURATION_METRIC } from './event-loop-probe';
 import { batchedContractSupport, FASTEST_MODE, Gateways } from './gateways';
 import { fmt, table } from './lib';
 import { OpenLoopResult } from './load';
@@ -24,6 +24,13 @@ export interface SendBenchResults {
 }
 
 const ms = (v: number | undefined) => (v === undefined ? 'n/a' : fmt(v, 1));
+
+/** "over of all" for scavenges and mark-compacts: e.g. `12 of 306 / 11 of 16`. */
+function gcLabel(phase: PhaseResult): string {
+  if (!phase.gc) return 'n/a';
+  const of = (kind: string) => (phase.gc?.[kind] ? `${fmt(phase.gc[kind].over10ms)} of ${fmt(phase.gc[kind].all)}` : '0 of 0');
+  return `${of('minor')} / ${of('major')}`;
+}
 const pct = (share: number) => `${fmt(share * 100, 1)} %`;
 const groupsName = (spec: WorkloadSpec) => `${fmt(spec.groups)} group${spec.groups === 1 ? '' : 's'} × ${fmt(spec.members)} members`;
 const workloadName = (spec: WorkloadSpec) =>
@@ -76,6 +83,7 @@ function workloadRows(r: SendBenchResults): string[][] {
               ms(phase.p50Ms),
               ms(phase.p99Ms),
               ms(phase.stallMaxMs),
+              gcLabel(phase),
               phaseNotes(phase),
             ],
           ]
@@ -116,9 +124,9 @@ Then the fanout's longest event-loop stall during the phase (see below); notes l
 in-flight cap hits.
 
 ${table(
-  ['workload', 'streams', 'load', 'acked sends', 'messages/s', 'deliveries/s', 'delivered / expected', 'streams ended', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'fanout max event-loop stall (ms)', 'notes'],
+  ['workload', 'streams', 'load', 'acked sends', 'messages/s', 'deliveries/s', 'delivered / expected', 'streams ended', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'fanout max event-loop stall (ms)', 'fanout GC pauses over 10 ms: scavenges / mark-compacts', 'notes'],
   workloadRows(r),
-  'lllrrrrrrrrl',
+  'lllrrrrrrrrrl',
 )}
 
 ${contractSentence(r.contract, r.workloads)}
@@ -127,7 +135,10 @@ Fanout event-loop stalls: \`${EVENT_LOOP_MAX_METRIC}\` scraped from the fanout's
 second from the start of the phase until its deliveries arrived; prom-client takes it from a perf_hooks
 event-loop delay histogram and resets that histogram at every scrape, so the maximum over the scrapes is the
 longest stall in the phase. The histogram samples every 10 ms and records the time between samples, so about
-10 ms means no stall.`;
+10 ms means no stall. Beside it, from the same scrapes, the fanout's garbage-collector pauses longer than 10 ms among
+all of its pauses in the phase (\`${GC_DURATION_METRIC}\`, prom-client's histogram of perf_hooks GC entries: \`minor\`
+scavenges of the young generation, \`major\` mark-compacts of the whole heap), to tell stalls of the collector from
+stalls of the code.`;
 }
 
 function sweepSection(r: SendBenchResults): string {
@@ -141,6 +152,7 @@ function sweepSection(r: SendBenchResults): string {
       ms(step.p99Ms),
       step.delivery ? `${fmt(step.delivery.delivered)} / ${fmt(step.delivery.expected)}` : '—',
       ms(step.stallMaxMs),
+      gcLabel(step),
       phaseNotes(step),
     ];
   });
@@ -155,7 +167,7 @@ rate over the span of the acknowledgements; a step counts as saturated when it f
 actually drawn, when p99 exceeds max(1 s, 10 × the first step's p99), or when sends fail or hit the in-flight cap
 (${fmt(r.settings.maxInFlight)}). The sweep stopped because ${r.sweep.stopReason}.
 
-${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'delivered / expected', 'fanout max event-loop stall (ms)', 'notes'], rows, 'rrrrrrl')}`;
+${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'delivered / expected', 'fanout max event-loop stall (ms)', 'fanout GC pauses over 10 ms: scavenges / mark-compacts', 'notes'], rows, 'rrrrrrrl')}`;
 }
 
 function cpuSection(r: SendBenchResults): string {
