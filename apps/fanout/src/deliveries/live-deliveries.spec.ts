@@ -1,6 +1,6 @@
 import { StoredMessageData } from '@im/contracts';
-import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
-import { ChannelRef } from '@im/shared-domain';
+import { MembershipSnapshot } from '@im/fanout-domain';
+import { ChannelRef, MembershipInterval } from '@im/shared-domain';
 import { DeliveryHub, DeliverySink, REMEMBERED_UID_CHANGES } from './delivery-hub';
 import { LiveDeliveries, LiveItem } from './live-deliveries';
 import { MembershipCache } from './membership-cache';

@@ -1,4 +1,5 @@
-import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
+import { MembershipSnapshot } from '@im/fanout-domain';
+import { MembershipInterval } from '@im/shared-domain';
 import { MembershipCache } from './membership-cache';
 
 /** A snapshot at `version` with `members` uids, one open stretch each. */

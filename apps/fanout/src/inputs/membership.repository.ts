@@ -1,5 +1,5 @@
-import { MembershipInterval, MembershipSnapshot } from '@im/fanout-domain';
-import { ChannelRef, channelKey } from '@im/shared-domain';
+import { MembershipSnapshot } from '@im/fanout-domain';
+import { ChannelRef, channelKey, MembershipInterval } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
 /**

@@ -101,7 +101,7 @@ export class MembershipRepository {
 
   /**
    * The members at a past (or the current) membership version, in uid order, one page at a time:
-   * those whose interval contains the version (see isMemberAt in the domain).
+   * those whose interval contains the version (see isMemberAt in shared-domain).
    */
   async membersAt(em: EntityManager, ref: ChannelRef, version: number, after: string | undefined, limit: number): Promise<string[]> {
     const rows: { uid: string }[] = await em.query(

@@ -1,4 +1,4 @@
-import { CHANNEL_TYPE_MAX, CHANNEL_TYPE_MIN, invalidArgument, validateUid, validateUint64 } from '@im/shared-domain';
+import { CHANNEL_TYPE_MAX, CHANNEL_TYPE_MIN, invalidArgument, isMemberAt, validateUid, validateUint64 } from '@im/shared-domain';
 
 /** Limits of ConversationService requests (see conversations.proto). */
 export const SYNC_LIMIT_DEFAULT = 100;
@@ -8,8 +8,9 @@ export const MSG_COUNT_MAX = 20;
 export type ConversationState = 'ACTIVE' | 'LEFT' | 'DELETED';
 
 /**
- * A uid's membership of a channel as an interval of membership versions: it receives exactly the
- * messages stamped with a version v where joinVersion <= v < leftVersion. `appliedVersion` is the
+ * A uid's latest membership interval of a channel (`MembershipInterval` of shared-domain, with no
+ * join yet while `joinVersion` is null): it receives exactly the messages stamped with a version v
+ * where joinVersion <= v < leftVersion. `appliedVersion` is the
  * newest membership event applied to it, so a redelivered or replayed event changes nothing.
  * Person channels: joinVersion 0, never left.
  */
@@ -41,10 +42,9 @@ export function applyMembershipEvent(current: Membership, event: MembershipEvent
   return { ...current, leftVersion: event.membershipVersion, appliedVersion: event.membershipVersion };
 }
 
-/** Whether a member with this interval is a recipient of a message stamped with `membershipVersion`. */
+/** Whether a member with this interval is a recipient of a message stamped with `membershipVersion` (never before joining). */
 export function isRecipient(m: Pick<Membership, 'joinVersion' | 'leftVersion'>, membershipVersion: number): boolean {
-  if (m.joinVersion === null) return false;
-  return membershipVersion >= m.joinVersion && (m.leftVersion === null || membershipVersion < m.leftVersion);
+  return m.joinVersion !== null && isMemberAt({ joinVersion: m.joinVersion, leftVersion: m.leftVersion }, membershipVersion);
 }
 
 /**

@@ -1,20 +1,6 @@
-import { ChannelRef, isPersonChannel, personChannelMembers } from '@im/shared-domain';
+import { ChannelRef, isMemberAt, isPersonChannel, MembershipInterval, personChannelMembers } from '@im/shared-domain';
 
-/**
- * One stretch of a uid's membership of a channel, in membership versions: it became a member at
- * `joinVersion` and stopped at `leftVersion` (null while still a member). A uid that leaves and
- * rejoins has several stretches, so the recipients of an old message never change afterwards.
- */
-export interface MembershipInterval {
-  joinVersion: number;
-  leftVersion: number | null;
-}
-
-/** Member at version v: joined at or before v, and had not left by v. */
-export const isMemberAt = (interval: MembershipInterval, version: number): boolean =>
-  interval.joinVersion <= version && (interval.leftVersion === null || version < interval.leftVersion);
-
-/** Every uid's membership stretches of one channel. */
+/** Every uid's membership stretches of one channel (see `MembershipInterval` in shared-domain). */
 export type ChannelIntervals = ReadonlyMap<string, readonly MembershipInterval[]>;
 
 const NO_INTERVALS: readonly MembershipInterval[] = [];

@@ -3,3 +3,4 @@ export * from './ids';
 export * from './decider';
 export * from './inputs';
 export * from './collections';
+export * from './membership-interval';
