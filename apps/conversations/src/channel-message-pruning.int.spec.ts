@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { ChannelMessagePruner } from './conversations/channel-message-pruner';
 import { CONVERSATIONS_PROJECTION_GROUP } from './conversations/conversations.projection';
 import { CONVERSATIONS_MIGRATIONS } from './migrations';
-import { personId, Record_, Upstream } from './test/upstream.test';
+import { personId, Record_, Upstream } from './test/upstream-fixtures';
 
 jest.setTimeout(600_000);
 

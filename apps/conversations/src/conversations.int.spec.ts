@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { dlqTopicOf, TOPICS } from '@im/contracts';
 import { eventually, GrpcTestClient, grpcClient, kcatProduce, reasonOf, ServiceProcess, testDb, TopicWatcher, uniqueId } from '@im/testing';
-import { envelope, personId, Upstream } from './test/upstream.test';
+import { envelope, personId, Upstream } from './test/upstream-fixtures';
 
 jest.setTimeout(300_000);
 

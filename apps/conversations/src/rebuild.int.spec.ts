@@ -1,6 +1,6 @@
 import { adminCli, eventually, GrpcTestClient, grpcClient, ServiceProcess, testDb, uniqueId } from '@im/testing';
 import { CONVERSATIONS_PROJECTION_GROUP } from './conversations/conversations.projection';
-import { personId, Upstream } from './test/upstream.test';
+import { personId, Upstream } from './test/upstream-fixtures';
 
 jest.setTimeout(300_000);
 

@@ -5,7 +5,7 @@ import { FanoutConfig, FANOUT_SERVICE } from './config/fanout.config';
 import { DeliveriesGrpcController } from './deliveries/deliveries.grpc-controller';
 import { DeliveryEncoder } from './deliveries/delivery-encoder';
 import { DeliveryHub } from './deliveries/delivery-hub';
-import { LiveDeliveriesConsumer } from './deliveries/live-deliveries.consumer';
+import { LiveDeliveriesConsumer } from './deliveries/live-deliveries.kafka-consumer';
 import { FanoutCommandsKafkaConsumer } from './fanout-commands.kafka-consumer';
 import { FanoutInputsProjection } from './inputs/fanout-inputs.projection';
 import { ChannelCommandsProjection } from './commands/channel-commands.projection';

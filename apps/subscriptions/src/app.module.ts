@@ -1,7 +1,7 @@
 import { dlqTopicOf, TOPICS } from '@im/contracts';
 import { PlatformModule } from '@im/service-kit';
 import { DynamicModule, Module } from '@nestjs/common';
-import { ChannelDirectory } from './channel-directory/channel-directory';
+import { ChannelDirectory } from './channel-directory/channel-directory.projection';
 import { SubscriptionsConfig, SUBSCRIPTIONS_SERVICE } from './config/subscriptions.config';
 import { SUBSCRIPTIONS_MIGRATIONS } from './migrations';
 import { MembershipCommands } from './subscriptions/membership-commands';

@@ -1,6 +1,6 @@
 import { TOPICS } from '@im/contracts';
 import { defineProjections } from '@im/service-kit';
-import { CHANNEL_DIRECTORY_GROUP } from './channel-directory/channel-directory';
+import { CHANNEL_DIRECTORY_GROUP } from './channel-directory/channel-directory.projection';
 
 /** Read models operators may rebuild from offset 0 (`npm run admin -- rebuild subscriptions <group>`). */
 export const PROJECTIONS = defineProjections([

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { eventually, grpcClient, ServiceProcess, testDb, uniqueId } from '@im/testing';
-import { CHANNEL_DIRECTORY_GROUP } from './channel-directory/channel-directory';
+import { CHANNEL_DIRECTORY_GROUP } from './channel-directory/channel-directory.projection';
 
 jest.setTimeout(180_000);
 

@@ -7,7 +7,8 @@ import { FanoutInputsProjection } from '../inputs/fanout-inputs.projection';
 import { currentRecipients } from './channel-recipients';
 import { CommandQueueRepository } from './command-queue.repository';
 
-export const CHANNEL_COMMANDS_GROUP = 'fanout.channel-commands';
+/** Kafka consumer group of the projection that turns channel events into cmds (group id kept from before the name). */
+export const CHANNEL_CMDS_GROUP = 'fanout.channel-commands';
 
 /**
  * G3: every channel update or deletion becomes one `channel.updated` / `channel.deleted` command in
@@ -27,7 +28,7 @@ export class ChannelCommandsProjection extends ProjectionHost {
   ) {
     super();
     this.host(factory, {
-      groupId: CHANNEL_COMMANDS_GROUP,
+      groupId: CHANNEL_CMDS_GROUP,
       topics: [TOPICS.channelsEvents],
       types: CHANNEL_EVENTS,
       // Membership current up to now, waited for before the transaction opens.

@@ -15,7 +15,7 @@ import {
 } from '@im/subscriptions-domain';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { ChannelDirectory } from '../channel-directory/channel-directory';
+import { ChannelDirectory } from '../channel-directory/channel-directory.projection';
 import { MembershipRepository } from './membership.repository';
 
 /** What goes on the wire for a membership event: the domain event minus its time (carried by the envelope). */

@@ -1,7 +1,7 @@
 import { SUBSCRIPTION_COMMANDS, TOPICS } from '@im/contracts';
 import { CommandConsumerFactory, CommandConsumerHost } from '@im/service-kit';
 import { Injectable } from '@nestjs/common';
-import { ChannelDirectory } from '../channel-directory/channel-directory';
+import { ChannelDirectory } from '../channel-directory/channel-directory.projection';
 import { MembershipCommands } from './membership-commands';
 import { MembershipCommandType, MembershipRequest, toMembershipCommand } from './subscription.mapper';
 
