@@ -1,6 +1,6 @@
 import { loadSync } from '@grpc/proto-loader';
 import { GRPC_LOADER_OPTIONS, PROTO_FILES, PROTO_ROOT } from '@im/contracts';
-import { grpcClient } from '@im/testing';
+import { grpcClient, StreamRecipients } from '@im/testing';
 import { join } from 'node:path';
 
 /**
@@ -51,18 +51,6 @@ export function batchedContractSupport(): { attachBatched: boolean; deliveryUids
 export const clientMsgNo = (phase: string, i: number) => `${phase}.${i}`;
 const phaseOf = (clientMsgNo = '') => clientMsgNo.slice(0, clientMsgNo.indexOf('.'));
 
-/**
- * How many recipients a `message` frame delivers to: its `uids` on a batched stream, the list its
- * audience id names on an audience stream (`audiences`: the stream's id → list size), else its one `uid`.
- */
-function recipientsOf(frame: DeliveryFrame, audiences: Map<number, number>): number {
-  if (frame.audience) {
-    if (frame.audience.uids && frame.audience.uids.length > 0) audiences.set(frame.audience.id, frame.audience.uids.length);
-    return audiences.get(frame.audience.id) ?? 0;
-  }
-  return frame.uids && frame.uids.length > 0 ? frame.uids.length : frame.uid ? 1 : 0;
-}
-
 export class Gateways {
   /**
    * `message` frames by shape: how the server actually delivered, whatever was asked (`audience`:
@@ -91,9 +79,9 @@ export class Gateways {
     for (let g = 0; g < opts.count; g++) {
       const stream = client.raw.streamDeliveries();
       streams.push(stream);
-      const audiences = new Map<number, number>();
+      const recipients = new StreamRecipients();
       stream.on('data', (frame: DeliveryFrame) => {
-        if (frame.item === 'message') gateways.count(frame, audiences);
+        if (frame.item === 'message') gateways.count(frame, recipients.of(frame).length);
         else if (frame.item === 'attached') pendingAcks--;
       });
       // Every stream ends with exactly one status; an error status is also emitted as 'error'.
@@ -148,8 +136,8 @@ export class Gateways {
     await new Promise((r) => setTimeout(r, 500));
   }
 
-  private count(frame: DeliveryFrame, audiences: Map<number, number>) {
-    const recipients = recipientsOf(frame, audiences);
+  /** `recipients`: how many uids the frame delivers to (see StreamRecipients). */
+  private count(frame: DeliveryFrame, recipients: number) {
     if (frame.audience) {
       this.frames.audience++;
       if (frame.audience.uids && frame.audience.uids.length > 0) this.frames.audienceDefinitions++;

@@ -1,6 +1,6 @@
 import { ClientDuplexStream, Metadata, ServiceError } from '@grpc/grpc-js';
 import { TOPICS } from '@im/contracts';
-import { ensureTestTopics, eventually, GrpcTestClient, grpcClient, ServiceProcess, testProducer, uniqueId } from '@im/testing';
+import { ensureTestTopics, eventually, GrpcTestClient, grpcClient, ServiceProcess, StreamRecipients, testProducer, uniqueId } from '@im/testing';
 import { Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 
@@ -67,24 +67,15 @@ export class GatewayStream {
   readonly ended: Promise<ServiceError | undefined>;
   private readonly call: ClientDuplexStream<unknown, Delivery>;
 
-  /** The lists this stream's audience ids name, as a gateway keeps them. */
-  private readonly audiences = new Map<number, string[]>();
+  private readonly recipients = new StreamRecipients();
 
   constructor(client: GrpcTestClient) {
     this.call = client.raw.streamDeliveries();
-    this.call.on('data', (d: Delivery) => this.deliveries.push({ ...d, recipients: this.recipientsOf(d) }));
+    this.call.on('data', (d: Delivery) => this.deliveries.push({ ...d, recipients: [...this.recipients.of(d)] }));
     this.ended = new Promise((resolve) => {
       this.call.on('error', (e: ServiceError) => resolve(e));
       this.call.on('end', () => resolve(undefined));
     });
-  }
-
-  private recipientsOf(d: Delivery): string[] {
-    if (d.audience) {
-      if (d.audience.uids.length > 0) this.audiences.set(d.audience.id, d.audience.uids);
-      return this.audiences.get(d.audience.id) ?? [];
-    }
-    return d.uids.length > 0 ? d.uids : d.uid ? [d.uid] : [];
   }
 
   /**

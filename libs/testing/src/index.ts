@@ -6,3 +6,4 @@ export * from './database';
 export * from './kcat';
 export * from './admin-cli';
 export * from './second-broker';
+export * from './stream-recipients';
