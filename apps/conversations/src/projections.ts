@@ -6,7 +6,7 @@ import { CONVERSATIONS_INPUT_TOPICS, CONVERSATIONS_PROJECTION_GROUP } from './co
  * Only the tables derived from upstream topics are emptied: the uids' own cursors (reads, deletes)
  * and the version ledger (which gives replayed events their first versions, ADR 15) are kept.
  */
-const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'members', 'channel_prune_marks'];
+const PROJECTION_TABLES = ['channel_messages', 'channel_heads', 'channel_states', 'channel_sizes', 'members', 'channel_prune_marks'];
 
 export const PROJECTIONS = defineProjections([
   {

@@ -1,4 +1,14 @@
-import { applyMembershipEvent, channelStateChanges, ConversationInputs, Membership, MembershipEvent } from '@im/conversations-domain';
+import {
+  activeMemberDelta,
+  applyMembershipEvent,
+  channelStateChanges,
+  ConversationInputs,
+  EMPTY_CHANNEL,
+  Membership,
+  MembershipEvent,
+  NO_MEMBERSHIP,
+  resizeChannel,
+} from '@im/conversations-domain';
 import { StoredMessageData } from '@im/contracts';
 import { ChannelRef, isPersonChannel, personChannelMembers } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
@@ -29,19 +39,41 @@ const HEAD_RECEIVED = 'h.membership_version >= m.join_version AND (m.left_versio
 /** A channel deleted or created again while the uid is a member: a change of its conversation. */
 const CHANNEL_CHANGED = 's.changed_version IS NOT NULL AND m.left_version IS NULL';
 
-/** Each conversation of a uid with its version, before the (costlier) floors are resolved. */
-const VERSIONED = `
+/**
+ * A conversation's version (ADR 6, ADR 15): the newest of the uid's own row, its cursors, the head
+ * if the uid receives the head's message, and the channel's deletion or re-creation while a member.
+ */
+const CONVERSATION_VERSION = `GREATEST(m.version, COALESCE(c.version, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.version ELSE 0 END,
+                  CASE WHEN ${CHANNEL_CHANGED} THEN s.changed_version ELSE 0 END)`;
+
+/** What a members row `m` is joined with to compute its conversation. */
+const CONVERSATION_JOINS = `
+    LEFT JOIN ${S}.cursors c ON c.uid = m.uid AND c.channel_type = m.channel_type AND c.channel_id = m.channel_id
+    LEFT JOIN ${S}.channel_heads h ON h.channel_type = m.channel_type AND h.channel_id = m.channel_id
+    LEFT JOIN ${S}.channel_states s ON s.channel_type = m.channel_type AND s.channel_id = m.channel_id`;
+
+/** Each conversation of the member rows `members` with its version, before the (costlier) floors are resolved. */
+const versioned = (members: string) => `
   SELECT m.uid, m.channel_type, m.channel_id, m.join_version, m.left_version, m.own_last_sent_seq,
          COALESCE(c.read_seq, 0) AS read_seq, COALESCE(c.delete_floor_seq, 0) AS delete_floor_seq,
          h.last_seq AS head_seq, COALESCE(s.deleted, false) AS channel_deleted,
-         GREATEST(m.version, COALESCE(c.version, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.version ELSE 0 END,
-                  CASE WHEN ${CHANNEL_CHANGED} THEN s.changed_version ELSE 0 END) AS version,
+         ${CONVERSATION_VERSION} AS version,
          GREATEST(m.updated_at_ms, COALESCE(c.updated_at_ms, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.last_sent_at_ms ELSE 0 END) AS updated_at_ms
-    FROM ${S}.members m
-    LEFT JOIN ${S}.cursors c ON c.uid = m.uid AND c.channel_type = m.channel_type AND c.channel_id = m.channel_id
-    LEFT JOIN ${S}.channel_heads h ON h.channel_type = m.channel_type AND h.channel_id = m.channel_id
-    LEFT JOIN ${S}.channel_states s ON s.channel_type = m.channel_type AND s.channel_id = m.channel_id
-   WHERE m.uid = $1 AND m.join_version IS NOT NULL`;
+    FROM ${members} m ${CONVERSATION_JOINS}
+   WHERE m.join_version IS NOT NULL`;
+
+/**
+ * The member rows of uid $1 that can hold its next conversations in `order`: the first `limit` of the
+ * written versions within `bound` (index members_order_idx), and every row whose version is computed
+ * at read time (channels past the write-diffusion limit, usually a few large groups; index
+ * members_read_diffused_idx). The page is the first `limit` of these by computed version: written
+ * versions equal computed ones, so nothing outside can come first.
+ */
+const candidates = (bound: (column: string) => string, order: 'ASC' | 'DESC', limit = '$3') => `(
+    (SELECT * FROM ${S}.members WHERE uid = $1 AND sort_version IS NOT NULL AND ${bound('sort_version')}
+      ORDER BY sort_version ${order} LIMIT ${limit})
+    UNION ALL
+    (SELECT * FROM ${S}.members WHERE uid = $1 AND sort_version IS NULL AND join_version IS NOT NULL))`;
 
 /** The highest seq stamped below a membership version (seqs and versions grow together, so one index probe). */
 const seqBelow = (version: string) => `COALESCE((
@@ -98,6 +130,7 @@ export class ConversationRepository {
   async applyMessages(em: EntityManager, versioned: { message: StoredMessageData; version: number }[]): Promise<void> {
     if (versioned.length === 0) return;
     const batch = versioned.map((v) => v.message);
+    await this.lockChannels(em, batch.map((m) => m.channel));
     const inserted: { channel_type: number; channel_id: string; seq: string }[] = await em.query(
       `INSERT INTO ${S}.channel_messages (channel_type, channel_id, seq, message_id, from_uid, client_msg_no, payload, sent_at_ms, membership_version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
@@ -174,6 +207,7 @@ export class ConversationRepository {
         rows.map((r) => r.version),
       ],
     );
+    await this.writeVersions(em, { channels: headList.map((h) => h.message.channel) });
   }
 
   /**
@@ -190,6 +224,7 @@ export class ConversationRepository {
     reset = false,
   ): Promise<void> {
     const unique = [...new Set(uids)].sort();
+    await this.lockChannels(em, [channel]);
     // A reset makes `uids` the only members: everyone else still in leaves at this version (a
     // no-op when the subscriptions service already published their removal separately).
     const others = reset && event.type === 'subscribers.added' ? 'OR (join_version IS NOT NULL AND left_version IS NULL)' : '';
@@ -204,16 +239,17 @@ export class ConversationRepository {
         { joinVersion: r.join_version === null ? null : Number(r.join_version), leftVersion: r.left_version === null ? null : Number(r.left_version), appliedVersion: Number(r.applied_version) },
       ]),
     );
-    const changed: { uid: string; next: Membership }[] = [];
+    const changed: { uid: string; before: Membership; next: Membership }[] = [];
     for (const uid of unique) {
-      const next = applyMembershipEvent(current.get(uid) ?? { joinVersion: null, leftVersion: null, appliedVersion: 0 }, event);
-      if (next) changed.push({ uid, next });
+      const before = current.get(uid) ?? NO_MEMBERSHIP;
+      const next = applyMembershipEvent(before, event);
+      if (next) changed.push({ uid, before, next });
     }
     const listed = new Set(unique);
     for (const [uid, membership] of current) {
       if (listed.has(uid)) continue;
       const next = applyMembershipEvent(membership, { type: 'subscribers.removed', membershipVersion: event.membershipVersion });
-      if (next) changed.push({ uid, next });
+      if (next) changed.push({ uid, before: membership, next });
     }
     if (changed.length === 0) return;
     await em.query(
@@ -235,6 +271,9 @@ export class ConversationRepository {
         version,
       ],
     );
+    if (await this.resize(em, channel, activeMemberDelta(changed.map((c) => ({ before: c.before, after: c.next })))))
+      await this.readDiffuse(em, channel);
+    else await this.writeVersions(em, { channel, uids: changed.map((c) => c.uid) });
   }
 
   /**
@@ -242,6 +281,7 @@ export class ConversationRepository {
    * every member's conversation at once (see channelStateChanges).
    */
   async applyChannelState(em: EntityManager, version: number, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
+    await this.lockChannels(em, [channel]);
     const [row]: { deleted: boolean; channel_version: string }[] = await em.query(
       `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
       [channel.channelType, channel.channelId],
@@ -255,6 +295,80 @@ export class ConversationRepository {
        WHERE channel_states.channel_version < excluded.channel_version`,
       [channel.channelType, channel.channelId, channelVersion, deleted, version],
     );
+    await this.writeVersions(em, { channels: [channel] });
+  }
+
+  // ---------------------------------------------------------------- write diffusion (ADR 18)
+
+  /**
+   * Takes the channels' transaction locks, in one order (so two writers never wait on each other in
+   * a cycle). Every input of a member row's version (its row, its cursors, the channel's head, state
+   * and size) is written under its channel's lock, so the version written with a change is computed
+   * from everything committed before it: concurrent partitions and commands cannot leave it stale.
+   */
+  async lockChannels(em: EntityManager, channels: ChannelRef[]): Promise<void> {
+    if (channels.length === 0) return;
+    await em.query(
+      `SELECT pg_advisory_xact_lock(k) FROM (
+         SELECT DISTINCT hashtextextended('${S}.channel:' || t || ':' || i, 0) AS k FROM unnest($1::int[], $2::text[]) AS x(t, i) ORDER BY 1) AS locks`,
+      [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],
+    );
+  }
+
+  /**
+   * Writes the conversation version of member rows of write-diffused channels: every row of
+   * `channels`, or the `uids` of `channel`. The expression is the sync query's own, so written and
+   * computed versions are equal. Rows of read-diffused groups are left out (theirs stay NULL).
+   */
+  private async writeVersions(em: EntityManager, scope: { channels: ChannelRef[] } | { channel: ChannelRef; uids: string[] }): Promise<void> {
+    const [where, params] =
+      'channels' in scope
+        ? [
+            `(m.channel_type, m.channel_id) IN (
+               SELECT t, i FROM unnest($1::int[], $2::text[]) AS x(t, i)
+                WHERE NOT EXISTS (SELECT 1 FROM ${S}.channel_sizes z WHERE z.channel_type = x.t AND z.channel_id = x.i AND z.read_diffused))`,
+            [scope.channels.map((c) => c.channelType), scope.channels.map((c) => c.channelId)],
+          ]
+        : [
+            `m.channel_type = $1 AND m.channel_id = $2 AND m.uid = ANY($3::text[])
+               AND NOT EXISTS (SELECT 1 FROM ${S}.channel_sizes z WHERE z.channel_type = $1 AND z.channel_id = $2 AND z.read_diffused)`,
+            [scope.channel.channelType, scope.channel.channelId, scope.uids],
+          ];
+    if (('channels' in scope ? scope.channels : scope.uids).length === 0) return;
+    await em.query(
+      `UPDATE ${S}.members t SET sort_version = v.version
+         FROM (SELECT m.uid, m.channel_type, m.channel_id, CASE WHEN m.join_version IS NULL THEN NULL ELSE ${CONVERSATION_VERSION} END AS version
+                 FROM ${S}.members m ${CONVERSATION_JOINS}
+                WHERE ${where}) v
+        WHERE t.uid = v.uid AND t.channel_type = v.channel_type AND t.channel_id = v.channel_id AND t.sort_version IS DISTINCT FROM v.version`,
+      params,
+    );
+  }
+
+  /** Counts a group's active members; true when this change turns it read-diffused. Person channels are never counted. */
+  private async resize(em: EntityManager, channel: ChannelRef, delta: number): Promise<boolean> {
+    if (isPersonChannel(channel)) return false;
+    const [row]: { active_members: number; read_diffused: boolean }[] = await em.query(
+      `SELECT active_members, read_diffused FROM ${S}.channel_sizes WHERE channel_type = $1 AND channel_id = $2`,
+      [channel.channelType, channel.channelId],
+    );
+    const current = row ? { activeMembers: row.active_members, readDiffused: row.read_diffused } : EMPTY_CHANNEL;
+    const next = resizeChannel(current, delta);
+    if (next.activeMembers === current.activeMembers && next.readDiffused === current.readDiffused) return false;
+    await em.query(
+      `INSERT INTO ${S}.channel_sizes (channel_type, channel_id, active_members, read_diffused) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (channel_type, channel_id) DO UPDATE SET active_members = excluded.active_members, read_diffused = excluded.read_diffused`,
+      [channel.channelType, channel.channelId, next.activeMembers, next.readDiffused],
+    );
+    return next.readDiffused && !current.readDiffused;
+  }
+
+  /** A group past the limit: its member rows' versions are computed at read time from now on. */
+  private async readDiffuse(em: EntityManager, channel: ChannelRef): Promise<void> {
+    await em.query(`UPDATE ${S}.members SET sort_version = NULL WHERE channel_type = $1 AND channel_id = $2 AND sort_version IS NOT NULL`, [
+      channel.channelType,
+      channel.channelId,
+    ]);
   }
 
   // ---------------------------------------------------------------- the uid's own cursors
@@ -277,6 +391,7 @@ export class ConversationRepository {
     version: number,
     nowMs: number,
   ): Promise<void> {
+    await this.lockChannels(em, [channel]);
     await em.query(
       `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, ${column}, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
@@ -284,33 +399,34 @@ export class ConversationRepository {
        WHERE cursors.${column} < excluded.${column}`,
       [uid, channel.channelType, channel.channelId, seq, version, nowMs],
     );
+    await this.writeVersions(em, { channel, uids: [uid] });
   }
 
   // ---------------------------------------------------------------- reads
 
   async findOne(em: EntityManager, uid: string, channel: ChannelRef): Promise<ConversationRow | undefined> {
-    const rows: RawRow[] = await em.query(`${WITH_FLOORS} FROM (${VERSIONED} AND m.channel_type = $2 AND m.channel_id = $3) v`, [
-      uid,
-      channel.channelType,
-      channel.channelId,
-    ]);
+    const rows: RawRow[] = await em.query(
+      `${WITH_FLOORS} FROM (${versioned(`${S}.members`)} AND m.uid = $1 AND m.channel_type = $2 AND m.channel_id = $3) v`,
+      [uid, channel.channelType, channel.channelId],
+    );
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
   /** Conversations changed after `sinceVersion`, oldest change first. */
   async changedSince(em: EntityManager, uid: string, sinceVersion: number, limit: number): Promise<ConversationRow[]> {
-    const rows: RawRow[] = await em.query(`${WITH_FLOORS} FROM (${VERSIONED}) v WHERE v.version > $2 ORDER BY v.version ASC LIMIT $3`, [
-      uid,
-      sinceVersion,
-      limit,
-    ]);
+    const after = (column: string) => `${column} > $2`;
+    const rows: RawRow[] = await em.query(
+      `${WITH_FLOORS} FROM (${versioned(candidates(after, 'ASC'))}) v WHERE ${after('v.version')} ORDER BY v.version ASC LIMIT $3`,
+      [uid, sinceVersion, limit],
+    );
     return rows.map(toRow);
   }
 
   /** Conversations whose version is below `beforeVersion` (0: no bound), newest change first. */
   async newestFirst(em: EntityManager, uid: string, beforeVersion: number, limit: number): Promise<ConversationRow[]> {
+    const before = (column: string) => `($2::bigint = 0 OR ${column} < $2::bigint)`;
     const rows: RawRow[] = await em.query(
-      `${WITH_FLOORS} FROM (${VERSIONED}) v WHERE ($2::bigint = 0 OR v.version < $2::bigint) ORDER BY v.version DESC LIMIT $3`,
+      `${WITH_FLOORS} FROM (${versioned(candidates(before, 'DESC'))}) v WHERE ${before('v.version')} ORDER BY v.version DESC LIMIT $3`,
       [uid, beforeVersion, limit],
     );
     return rows.map(toRow);
@@ -347,7 +463,10 @@ export class ConversationRepository {
 
   /** The uid's current conversation version: where an incremental sync starts after a full one. */
   async currentVersion(em: EntityManager, uid: string): Promise<number> {
-    const [row] = await em.query(`SELECT COALESCE(max(v.version), 0) AS version FROM (${VERSIONED}) v`, [uid]);
+    const [row] = await em.query(
+      `SELECT COALESCE(max(v.version), 0) AS version FROM (${versioned(candidates(() => 'true', 'DESC', '1'))}) v`,
+      [uid],
+    );
     return num(row?.version);
   }
 

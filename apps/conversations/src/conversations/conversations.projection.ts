@@ -10,11 +10,20 @@ import {
   TOPICS,
 } from '@im/contracts';
 import { ProjectedEvent, ProjectionFactory, ProjectionHost } from '@im/service-kit';
-import { DomainError, validateChannelRef, validateUid } from '@im/shared-domain';
+import { ChannelRef, DomainError, validateChannelRef, validateUid } from '@im/shared-domain';
 import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { VersionLedger } from './change-versions';
 import { ConversationRepository } from './conversation.repository';
+
+/** The channel a membership or channel event names, if it names one validly (the others are skipped when applied). */
+function channelOf(data: unknown): ChannelRef[] {
+  try {
+    return [validateChannelRef((data as { channel?: unknown } | null)?.channel)];
+  } catch {
+    return [];
+  }
+}
 
 /** The consumer group of the read model; a rebuild deletes it so the next start reads from offset 0. */
 export const CONVERSATIONS_PROJECTION_GROUP = 'conversations.read-model';
@@ -47,6 +56,9 @@ export class ConversationsProjection extends ProjectionHost {
     // A slice is one partition: one topic, one ledger entry. Each event's change takes the event's version.
     const { topic, partition } = events[0];
     const versions = await this.ledger.versionsOf(em, { topic, partition, clusterId, offsets: events.map((e) => BigInt(e.offset)) });
+    // Membership and channel events lock their channel one at a time, in the slice's order; taken
+    // here first, in the one order applyMessages uses too, partitions never deadlock on them.
+    if (topic !== TOPICS.fanoutEvents) await this.repository.lockChannels(em, events.flatMap(({ envelope }) => channelOf(envelope.data)));
     const messages: { message: StoredMessageData; version: number }[] = [];
     for (const { envelope, offset } of events) {
       const version = versions.get(BigInt(offset));

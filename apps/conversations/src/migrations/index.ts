@@ -6,6 +6,7 @@ import { ConversationsOutboxBatches1767225600213 } from './1767225600213-convers
 import { ConversationsVersionLedger1767225600223 } from './1767225600223-conversations-version-ledger';
 import { ConversationsMessageRetention1767225600233 } from './1767225600233-conversations-message-retention';
 import { ConversationsOutboxBatchRecords1767225600243 } from './1767225600243-conversations-outbox-batch-records';
+import { ConversationsWriteDiffusedOrder1767225600253 } from './1767225600253-conversations-write-diffused-order';
 
 export const CONVERSATIONS_MIGRATIONS = [
   ConversationsInit1767225600003,
@@ -16,4 +17,5 @@ export const CONVERSATIONS_MIGRATIONS = [
   ConversationsVersionLedger1767225600223,
   ConversationsMessageRetention1767225600233,
   ConversationsOutboxBatchRecords1767225600243,
+  ConversationsWriteDiffusedOrder1767225600253,
 ];

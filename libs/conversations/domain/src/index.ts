@@ -1,3 +1,4 @@
 export * from './conversation';
 export * from './retention';
 export * from './versions';
+export * from './diffusion';
