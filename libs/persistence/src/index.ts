@@ -6,3 +6,4 @@ export * from './checkpoints';
 export * from './crash-point';
 export * from './event-context';
 export * from './pipeline';
+export * from './prepared';

@@ -10,6 +10,7 @@ import {
   resizeChannel,
 } from '@im/conversations-domain';
 import { StoredMessageData } from '@im/contracts';
+import { queryPrepared } from '@im/persistence';
 import { ChannelRef, isPersonChannel, personChannelMembers } from '@im/shared-domain';
 import { EntityManager } from 'typeorm';
 
@@ -46,11 +47,16 @@ const CHANNEL_CHANGED = 's.changed_version IS NOT NULL AND m.left_version IS NUL
 const CONVERSATION_VERSION = `GREATEST(m.version, COALESCE(c.version, 0), CASE WHEN ${HEAD_RECEIVED} THEN h.version ELSE 0 END,
                   CASE WHEN ${CHANNEL_CHANGED} THEN s.changed_version ELSE 0 END)`;
 
-/** What a members row `m` is joined with to compute its conversation. */
+/**
+ * What a members row `m` is joined with to compute its conversation: one primary-key probe each.
+ * Written as LATERAL subqueries with LIMIT (each matches at most one row by its key) so the planner
+ * cannot turn them into hash joins over whole tables: the rows a page starts from are few, but their
+ * estimate is not (EXPLAIN showed a scan of every channel head for a page of 100).
+ */
 const CONVERSATION_JOINS = `
-    LEFT JOIN ${S}.cursors c ON c.uid = m.uid AND c.channel_type = m.channel_type AND c.channel_id = m.channel_id
-    LEFT JOIN ${S}.channel_heads h ON h.channel_type = m.channel_type AND h.channel_id = m.channel_id
-    LEFT JOIN ${S}.channel_states s ON s.channel_type = m.channel_type AND s.channel_id = m.channel_id`;
+    LEFT JOIN LATERAL (SELECT * FROM ${S}.cursors x WHERE x.uid = m.uid AND x.channel_type = m.channel_type AND x.channel_id = m.channel_id LIMIT 1) c ON true
+    LEFT JOIN LATERAL (SELECT * FROM ${S}.channel_heads x WHERE x.channel_type = m.channel_type AND x.channel_id = m.channel_id LIMIT 1) h ON true
+    LEFT JOIN LATERAL (SELECT * FROM ${S}.channel_states x WHERE x.channel_type = m.channel_type AND x.channel_id = m.channel_id LIMIT 1) s ON true`;
 
 /** Each conversation of the member rows `members` with its version, before the (costlier) floors are resolved. */
 const versioned = (members: string) => `
@@ -131,7 +137,7 @@ export class ConversationRepository {
     if (versioned.length === 0) return;
     const batch = versioned.map((v) => v.message);
     await this.lockChannels(em, batch.map((m) => m.channel));
-    const inserted: { channel_type: number; channel_id: string; seq: string }[] = await em.query(
+    const inserted: { channel_type: number; channel_id: string; seq: string }[] = await queryPrepared(em,
       `INSERT INTO ${S}.channel_messages (channel_type, channel_id, seq, message_id, from_uid, client_msg_no, payload, sent_at_ms, membership_version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
        ON CONFLICT DO NOTHING RETURNING channel_type, channel_id, seq`,
@@ -169,7 +175,7 @@ export class ConversationRepository {
     }
     if (heads.size === 0) return;
     const headList = [...heads.values()];
-    await em.query(
+    await queryPrepared(em,
       `INSERT INTO ${S}.channel_heads (channel_type, channel_id, last_seq, last_sent_at_ms, membership_version, version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
        ON CONFLICT (channel_type, channel_id) DO UPDATE
@@ -190,7 +196,7 @@ export class ConversationRepository {
     const rows = [...cursors.values()].sort(
       (x, y) => x.channel.channelType - y.channel.channelType || cmp(x.channel.channelId, y.channel.channelId) || cmp(x.uid, y.uid),
     );
-    await em.query(
+    await queryPrepared(em,
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, own_last_sent_seq, version, updated_at_ms)
        SELECT t.uid, t.channel_type, t.channel_id, t.join_version, t.own_last_sent_seq, t.version, 0
          FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
@@ -228,7 +234,7 @@ export class ConversationRepository {
     // A reset makes `uids` the only members: everyone else still in leaves at this version (a
     // no-op when the subscriptions service already published their removal separately).
     const others = reset && event.type === 'subscribers.added' ? 'OR (join_version IS NOT NULL AND left_version IS NULL)' : '';
-    const rows: { uid: string; join_version: string | null; left_version: string | null; applied_version: string }[] = await em.query(
+    const rows: { uid: string; join_version: string | null; left_version: string | null; applied_version: string }[] = await queryPrepared(em,
       `SELECT uid, join_version, left_version, applied_version FROM ${S}.members
         WHERE channel_type = $1 AND channel_id = $2 AND (uid = ANY($3::text[]) ${others}) ORDER BY uid FOR UPDATE`,
       [channel.channelType, channel.channelId, unique],
@@ -252,7 +258,7 @@ export class ConversationRepository {
       if (next) changed.push({ uid, before: membership, next });
     }
     if (changed.length === 0) return;
-    await em.query(
+    await queryPrepared(em,
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, left_version, applied_version, version, updated_at_ms)
        SELECT t.uid, $1, $2, t.join_version, t.left_version, t.applied_version, $8::bigint, $3
          FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS t(uid, join_version, left_version, applied_version)
@@ -282,13 +288,13 @@ export class ConversationRepository {
    */
   async applyChannelState(em: EntityManager, version: number, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
     await this.lockChannels(em, [channel]);
-    const [row]: { deleted: boolean; channel_version: string }[] = await em.query(
+    const [row]: { deleted: boolean; channel_version: string }[] = await queryPrepared(em,
       `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
       [channel.channelType, channel.channelId],
     );
     const current = row && { deleted: row.deleted, channelVersion: Number(row.channel_version) };
     if (!channelStateChanges(current, { deleted, channelVersion })) return;
-    await em.query(
+    await queryPrepared(em,
       `INSERT INTO ${S}.channel_states (channel_type, channel_id, channel_version, deleted, changed_version) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (channel_type, channel_id) DO UPDATE
          SET channel_version = excluded.channel_version, deleted = excluded.deleted, changed_version = excluded.changed_version
@@ -308,7 +314,7 @@ export class ConversationRepository {
    */
   async lockChannels(em: EntityManager, channels: ChannelRef[]): Promise<void> {
     if (channels.length === 0) return;
-    await em.query(
+    await queryPrepared(em,
       `SELECT pg_advisory_xact_lock(k) FROM (
          SELECT DISTINCT hashtextextended('${S}.channel:' || t || ':' || i, 0) AS k FROM unnest($1::int[], $2::text[]) AS x(t, i) ORDER BY 1) AS locks`,
       [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],
@@ -321,25 +327,26 @@ export class ConversationRepository {
    * computed versions are equal. Rows of read-diffused groups are left out (theirs stay NULL).
    */
   private async writeVersions(em: EntityManager, scope: { channels: ChannelRef[] } | { channel: ChannelRef; uids: string[] }): Promise<void> {
-    const [where, params] =
+    if (('channels' in scope ? scope.channels : scope.uids).length === 0) return;
+    // The member rows, from an index probe per channel (OFFSET 0 keeps the planner from joining whole tables).
+    const [rows, params] =
       'channels' in scope
         ? [
-            `(m.channel_type, m.channel_id) IN (
-               SELECT t, i FROM unnest($1::int[], $2::text[]) AS x(t, i)
-                WHERE NOT EXISTS (SELECT 1 FROM ${S}.channel_sizes z WHERE z.channel_type = x.t AND z.channel_id = x.i AND z.read_diffused))`,
+            `unnest($1::int[], $2::text[]) AS k(t, i)
+             CROSS JOIN LATERAL (SELECT * FROM ${S}.members y WHERE y.channel_type = k.t AND y.channel_id = k.i OFFSET 0) m`,
             [scope.channels.map((c) => c.channelType), scope.channels.map((c) => c.channelId)],
           ]
         : [
-            `m.channel_type = $1 AND m.channel_id = $2 AND m.uid = ANY($3::text[])
-               AND NOT EXISTS (SELECT 1 FROM ${S}.channel_sizes z WHERE z.channel_type = $1 AND z.channel_id = $2 AND z.read_diffused)`,
+            `(SELECT $1::int AS t, $2::text AS i) k
+             CROSS JOIN LATERAL (SELECT * FROM ${S}.members y WHERE y.channel_type = k.t AND y.channel_id = k.i AND y.uid = ANY($3::text[]) OFFSET 0) m`,
             [scope.channel.channelType, scope.channel.channelId, scope.uids],
           ];
-    if (('channels' in scope ? scope.channels : scope.uids).length === 0) return;
-    await em.query(
+    await queryPrepared(
+      em,
       `UPDATE ${S}.members t SET sort_version = v.version
          FROM (SELECT m.uid, m.channel_type, m.channel_id, CASE WHEN m.join_version IS NULL THEN NULL ELSE ${CONVERSATION_VERSION} END AS version
-                 FROM ${S}.members m ${CONVERSATION_JOINS}
-                WHERE ${where}) v
+                 FROM ${rows} ${CONVERSATION_JOINS}
+                WHERE NOT EXISTS (SELECT 1 FROM ${S}.channel_sizes z WHERE z.channel_type = k.t AND z.channel_id = k.i AND z.read_diffused)) v
         WHERE t.uid = v.uid AND t.channel_type = v.channel_type AND t.channel_id = v.channel_id AND t.sort_version IS DISTINCT FROM v.version`,
       params,
     );
@@ -348,14 +355,14 @@ export class ConversationRepository {
   /** Counts a group's active members; true when this change turns it read-diffused. Person channels are never counted. */
   private async resize(em: EntityManager, channel: ChannelRef, delta: number): Promise<boolean> {
     if (isPersonChannel(channel)) return false;
-    const [row]: { active_members: number; read_diffused: boolean }[] = await em.query(
+    const [row]: { active_members: number; read_diffused: boolean }[] = await queryPrepared(em,
       `SELECT active_members, read_diffused FROM ${S}.channel_sizes WHERE channel_type = $1 AND channel_id = $2`,
       [channel.channelType, channel.channelId],
     );
     const current = row ? { activeMembers: row.active_members, readDiffused: row.read_diffused } : EMPTY_CHANNEL;
     const next = resizeChannel(current, delta);
     if (next.activeMembers === current.activeMembers && next.readDiffused === current.readDiffused) return false;
-    await em.query(
+    await queryPrepared(em,
       `INSERT INTO ${S}.channel_sizes (channel_type, channel_id, active_members, read_diffused) VALUES ($1, $2, $3, $4)
        ON CONFLICT (channel_type, channel_id) DO UPDATE SET active_members = excluded.active_members, read_diffused = excluded.read_diffused`,
       [channel.channelType, channel.channelId, next.activeMembers, next.readDiffused],
@@ -365,7 +372,7 @@ export class ConversationRepository {
 
   /** A group past the limit: its member rows' versions are computed at read time from now on. */
   private async readDiffuse(em: EntityManager, channel: ChannelRef): Promise<void> {
-    await em.query(`UPDATE ${S}.members SET sort_version = NULL WHERE channel_type = $1 AND channel_id = $2 AND sort_version IS NOT NULL`, [
+    await queryPrepared(em, `UPDATE ${S}.members SET sort_version = NULL WHERE channel_type = $1 AND channel_id = $2 AND sort_version IS NOT NULL`, [
       channel.channelType,
       channel.channelId,
     ]);
@@ -392,7 +399,7 @@ export class ConversationRepository {
     nowMs: number,
   ): Promise<void> {
     await this.lockChannels(em, [channel]);
-    await em.query(
+    await queryPrepared(em,
       `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, ${column}, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
          SET ${column} = excluded.${column}, version = excluded.version, updated_at_ms = excluded.updated_at_ms
@@ -405,7 +412,7 @@ export class ConversationRepository {
   // ---------------------------------------------------------------- reads
 
   async findOne(em: EntityManager, uid: string, channel: ChannelRef): Promise<ConversationRow | undefined> {
-    const rows: RawRow[] = await em.query(
+    const rows: RawRow[] = await queryPrepared(em,
       `${WITH_FLOORS} FROM (${versioned(`${S}.members`)} AND m.uid = $1 AND m.channel_type = $2 AND m.channel_id = $3) v`,
       [uid, channel.channelType, channel.channelId],
     );
@@ -415,7 +422,7 @@ export class ConversationRepository {
   /** Conversations changed after `sinceVersion`, oldest change first. */
   async changedSince(em: EntityManager, uid: string, sinceVersion: number, limit: number): Promise<ConversationRow[]> {
     const after = (column: string) => `${column} > $2`;
-    const rows: RawRow[] = await em.query(
+    const rows: RawRow[] = await queryPrepared(em,
       `${WITH_FLOORS} FROM (${versioned(candidates(after, 'ASC'))}) v WHERE ${after('v.version')} ORDER BY v.version ASC LIMIT $3`,
       [uid, sinceVersion, limit],
     );
@@ -425,7 +432,7 @@ export class ConversationRepository {
   /** Conversations whose version is below `beforeVersion` (0: no bound), newest change first. */
   async newestFirst(em: EntityManager, uid: string, beforeVersion: number, limit: number): Promise<ConversationRow[]> {
     const before = (column: string) => `($2::bigint = 0 OR ${column} < $2::bigint)`;
-    const rows: RawRow[] = await em.query(
+    const rows: RawRow[] = await queryPrepared(em,
       `${WITH_FLOORS} FROM (${versioned(candidates(before, 'DESC'))}) v WHERE ${before('v.version')} ORDER BY v.version DESC LIMIT $3`,
       [uid, beforeVersion, limit],
     );
@@ -440,7 +447,7 @@ export class ConversationRepository {
    * from this role) counts. Nothing in flight: the snapshot's xmax.
    */
   async oldestWriterInFlight(em: EntityManager): Promise<number> {
-    const [row] = await em.query(
+    const [row] = await queryPrepared(em,
       `SELECT COALESCE((
                 SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x
                  WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
@@ -455,7 +462,7 @@ export class ConversationRepository {
   /** Resolves once the transaction has ended, or at the deadline. */
   async awaitTransaction(em: EntityManager, xid: number, deadline: number): Promise<void> {
     while (Date.now() < deadline) {
-      const [row] = await em.query('SELECT pg_xact_status($1::text::xid8) AS status', [String(xid)]);
+      const [row] = await queryPrepared(em, 'SELECT pg_xact_status($1::text::xid8) AS status', [String(xid)]);
       if (row.status !== 'in progress') return;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -463,7 +470,7 @@ export class ConversationRepository {
 
   /** The uid's current conversation version: where an incremental sync starts after a full one. */
   async currentVersion(em: EntityManager, uid: string): Promise<number> {
-    const [row] = await em.query(
+    const [row] = await queryPrepared<{ version: string }>(em,
       `SELECT COALESCE(max(v.version), 0) AS version FROM (${versioned(candidates(() => 'true', 'DESC', '1'))}) v`,
       [uid],
     );
@@ -478,7 +485,7 @@ export class ConversationRepository {
   ): Promise<Map<string, StoredMessageRow[]>> {
     const result = new Map<string, StoredMessageRow[]>();
     if (count === 0 || ranges.length === 0) return result;
-    const rows: Record<string, string | number>[] = await em.query(
+    const rows: Record<string, string | number>[] = await queryPrepared(em,
       `SELECT x.* FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS r(channel_type, channel_id, from_seq, to_seq)
        CROSS JOIN LATERAL (
          SELECT * FROM ${S}.channel_messages m

@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import { EntityManager } from 'typeorm';
+
+const names = new Map<string, string>();
+
+/** One name per statement text: node-postgres refuses a name reused for another text on a connection. */
+function nameOf(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `q_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Runs `text` as a prepared statement on the transaction's connection: parsed and planned once per
+ * connection (Postgres switches to a generic plan after a few executions when it is not costlier),
+ * where `em.query` plans every call anew. Statements with many joins spent more time planning than
+ * running (pg_stat_statements, docs/benchmarks.md). Outside a transaction it is `em.query`.
+ */
+export async function queryPrepared<T = Record<string, unknown>>(em: EntityManager, text: string, values: unknown[] = []): Promise<T[]> {
+  const runner = em.queryRunner;
+  if (!runner || runner.isReleased) return em.query(text, values);
+  const client = (await runner.connect()) as PoolClient;
+  const result = await client.query({ name: nameOf(text), text, values });
+  return result.rows as T[];
+}
