@@ -3,6 +3,7 @@ import {
   applyMembershipEvent,
   channelStateChanges,
   ConversationInputs,
+  ChannelSize,
   EMPTY_CHANNEL,
   Membership,
   MembershipEvent,
@@ -124,7 +125,12 @@ const toRow = (r: RawRow): ConversationRow => ({
   updatedAtMs: num(r.updated_at_ms),
 });
 
-/** SQL of the conversations read model. Every write is an idempotent, guarded upsert. */
+/**
+ * SQL of the conversations read model. Every write is an idempotent, guarded upsert. The projection's
+ * writes (applyMessages, applyMembership, applyChannelState) run under the locks of their channels,
+ * which the projection takes for a whole slice first (lockChannels); a uid's own cursor moves take
+ * theirs.
+ */
 export class ConversationRepository {
   // ---------------------------------------------------------------- projection writes
 
@@ -136,7 +142,6 @@ export class ConversationRepository {
   async applyMessages(em: EntityManager, versioned: { message: StoredMessageData; version: number }[]): Promise<void> {
     if (versioned.length === 0) return;
     const batch = versioned.map((v) => v.message);
-    await this.lockChannels(em, batch.map((m) => m.channel));
     const inserted: { channel_type: number; channel_id: string; seq: string }[] = await queryPrepared(em,
       `INSERT INTO ${S}.channel_messages (channel_type, channel_id, seq, message_id, from_uid, client_msg_no, payload, sent_at_ms, membership_version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
@@ -230,11 +235,11 @@ export class ConversationRepository {
     reset = false,
   ): Promise<void> {
     const unique = [...new Set(uids)].sort();
-    await this.lockChannels(em, [channel]);
     // A reset makes `uids` the only members: everyone else still in leaves at this version (a
     // no-op when the subscriptions service already published their removal separately).
     const others = reset && event.type === 'subscribers.added' ? 'OR (join_version IS NOT NULL AND left_version IS NULL)' : '';
-    const rows: { uid: string; join_version: string | null; left_version: string | null; applied_version: string }[] = await queryPrepared(em,
+    // Planned per call (em.query): a generic plan of `uid = ANY($3)` scans the whole channel, 100,000 rows in a large group.
+    const rows: { uid: string; join_version: string | null; left_version: string | null; applied_version: string }[] = await em.query(
       `SELECT uid, join_version, left_version, applied_version FROM ${S}.members
         WHERE channel_type = $1 AND channel_id = $2 AND (uid = ANY($3::text[]) ${others}) ORDER BY uid FOR UPDATE`,
       [channel.channelType, channel.channelId, unique],
@@ -277,9 +282,9 @@ export class ConversationRepository {
         version,
       ],
     );
-    if (await this.resize(em, channel, activeMemberDelta(changed.map((c) => ({ before: c.before, after: c.next })))))
-      await this.readDiffuse(em, channel);
-    else await this.writeVersions(em, { channel, uids: changed.map((c) => c.uid) });
+    const size = await this.resize(em, channel, activeMemberDelta(changed.map((c) => ({ before: c.before, after: c.next }))));
+    if (size.turnedReadDiffused) await this.readDiffuse(em, channel);
+    else if (!size.readDiffused) await this.writeVersions(em, { channel, uids: changed.map((c) => c.uid) });
   }
 
   /**
@@ -287,7 +292,6 @@ export class ConversationRepository {
    * every member's conversation at once (see channelStateChanges).
    */
   async applyChannelState(em: EntityManager, version: number, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
-    await this.lockChannels(em, [channel]);
     const [row]: { deleted: boolean; channel_version: string }[] = await queryPrepared(em,
       `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
       [channel.channelType, channel.channelId],
@@ -328,7 +332,7 @@ export class ConversationRepository {
    */
   private async writeVersions(em: EntityManager, scope: { channels: ChannelRef[] } | { channel: ChannelRef; uids: string[] }): Promise<void> {
     if (('channels' in scope ? scope.channels : scope.uids).length === 0) return;
-    // The member rows, from an index probe per channel (OFFSET 0 keeps the planner from joining whole tables).
+    // The member rows, from an index probe per channel or per uid (OFFSET 0 keeps the planner from joining whole tables).
     const [rows, params] =
       'channels' in scope
         ? [
@@ -337,8 +341,8 @@ export class ConversationRepository {
             [scope.channels.map((c) => c.channelType), scope.channels.map((c) => c.channelId)],
           ]
         : [
-            `(SELECT $1::int AS t, $2::text AS i) k
-             CROSS JOIN LATERAL (SELECT * FROM ${S}.members y WHERE y.channel_type = k.t AND y.channel_id = k.i AND y.uid = ANY($3::text[]) OFFSET 0) m`,
+            `(SELECT $1::int AS t, $2::text AS i) k CROSS JOIN unnest($3::text[]) AS u(uid)
+             CROSS JOIN LATERAL (SELECT * FROM ${S}.members y WHERE y.uid = u.uid AND y.channel_type = k.t AND y.channel_id = k.i OFFSET 0) m`,
             [scope.channel.channelType, scope.channel.channelId, scope.uids],
           ];
     await queryPrepared(
@@ -352,22 +356,26 @@ export class ConversationRepository {
     );
   }
 
-  /** Counts a group's active members; true when this change turns it read-diffused. Person channels are never counted. */
-  private async resize(em: EntityManager, channel: ChannelRef, delta: number): Promise<boolean> {
-    if (isPersonChannel(channel)) return false;
-    const [row]: { active_members: number; read_diffused: boolean }[] = await queryPrepared(em,
+  /** Counts a group's active members: its size after the change, and whether the change made it read-diffused. Person channels are never counted. */
+  private async resize(em: EntityManager, channel: ChannelRef, delta: number): Promise<ChannelSize & { turnedReadDiffused: boolean }> {
+    if (isPersonChannel(channel)) return { ...EMPTY_CHANNEL, turnedReadDiffused: false };
+    const [row]: { active_members: number; read_diffused: boolean }[] = await queryPrepared(
+      em,
       `SELECT active_members, read_diffused FROM ${S}.channel_sizes WHERE channel_type = $1 AND channel_id = $2`,
       [channel.channelType, channel.channelId],
     );
     const current = row ? { activeMembers: row.active_members, readDiffused: row.read_diffused } : EMPTY_CHANNEL;
     const next = resizeChannel(current, delta);
-    if (next.activeMembers === current.activeMembers && next.readDiffused === current.readDiffused) return false;
-    await queryPrepared(em,
-      `INSERT INTO ${S}.channel_sizes (channel_type, channel_id, active_members, read_diffused) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (channel_type, channel_id) DO UPDATE SET active_members = excluded.active_members, read_diffused = excluded.read_diffused`,
-      [channel.channelType, channel.channelId, next.activeMembers, next.readDiffused],
-    );
-    return next.readDiffused && !current.readDiffused;
+    const turnedReadDiffused = next.readDiffused && !current.readDiffused;
+    if (next.activeMembers !== current.activeMembers || turnedReadDiffused) {
+      await queryPrepared(
+        em,
+        `INSERT INTO ${S}.channel_sizes (channel_type, channel_id, active_members, read_diffused) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (channel_type, channel_id) DO UPDATE SET active_members = excluded.active_members, read_diffused = excluded.read_diffused`,
+        [channel.channelType, channel.channelId, next.activeMembers, next.readDiffused],
+      );
+    }
+    return { ...next, turnedReadDiffused };
   }
 
   /** A group past the limit: its member rows' versions are computed at read time from now on. */

@@ -16,10 +16,11 @@ import { EntityManager } from 'typeorm';
 import { VersionLedger } from './change-versions';
 import { ConversationRepository } from './conversation.repository';
 
-/** The channel a membership or channel event names, if it names one validly (the others are skipped when applied). */
+/** The channel an event names (a message's, or a membership or channel event's), if it names one validly; the others are skipped when applied. */
 function channelOf(data: unknown): ChannelRef[] {
+  const named = data as { channel?: unknown; message?: { channel?: unknown } } | null;
   try {
-    return [validateChannelRef((data as { channel?: unknown } | null)?.channel)];
+    return [validateChannelRef(named?.message?.channel ?? named?.channel)];
   } catch {
     return [];
   }
@@ -56,9 +57,9 @@ export class ConversationsProjection extends ProjectionHost {
     // A slice is one partition: one topic, one ledger entry. Each event's change takes the event's version.
     const { topic, partition } = events[0];
     const versions = await this.ledger.versionsOf(em, { topic, partition, clusterId, offsets: events.map((e) => BigInt(e.offset)) });
-    // Membership and channel events lock their channel one at a time, in the slice's order; taken
-    // here first, in the one order applyMessages uses too, partitions never deadlock on them.
-    if (topic !== TOPICS.fanoutEvents) await this.repository.lockChannels(em, events.flatMap(({ envelope }) => channelOf(envelope.data)));
+    // The locks of every channel of the slice (ADR 18), at once and in one order, so slices of
+    // different partitions and topics never wait on each other in a cycle.
+    await this.repository.lockChannels(em, events.flatMap(({ envelope }) => channelOf(envelope.data)));
     const messages: { message: StoredMessageData; version: number }[] = [];
     for (const { envelope, offset } of events) {
       const version = versions.get(BigInt(offset));
