@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { dlqTopicOf, TOPICS } from '@im/contracts';
 import { eventually, GrpcTestClient, grpcClient, kcatProduce, reasonOf, ServiceProcess, testDb, TopicWatcher, uniqueId } from '@im/testing';
-import { envelope, personId, Upstream } from './test/upstream-fixtures';
+import { ConversationsUnderTest, envelope, personId, Upstream } from './test/upstream-fixtures';
 
 jest.setTimeout(300_000);
 
@@ -21,24 +21,17 @@ interface SyncResponse {
 }
 
 describe('conversations service on real Kafka and Postgres (upstream events produced by the test)', () => {
-  let service: ServiceProcess;
+  let system: ConversationsUnderTest;
   let client: GrpcTestClient;
   let upstream: Upstream;
-  let db: Awaited<ReturnType<typeof testDb>>;
+  let db: ConversationsUnderTest['db'];
 
   beforeAll(async () => {
-    service = await ServiceProcess.start('conversations');
-    client = grpcClient('ConversationService', service.grpcAddress);
-    upstream = await Upstream.connect();
-    db = await testDb();
+    system = await ConversationsUnderTest.start();
+    ({ client, upstream, db } = system);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await upstream?.close();
-    await db?.end();
-    await service?.stop();
-  });
+  afterAll(() => system?.stop());
 
   const sync = (uid: string, req: Record<string, unknown> = {}): Promise<SyncResponse> => client.syncConversations({ uid, ...req });
   const find = (res: SyncResponse, channelId: string) => res.conversations.find((c) => c.channel.channelId === channelId);

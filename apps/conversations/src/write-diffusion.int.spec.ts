@@ -1,6 +1,6 @@
 import { WRITE_DIFFUSION_MAX_MEMBERS } from '@im/conversations-domain';
-import { GrpcTestClient, grpcClient, ServiceProcess, testDb, uniqueId } from '@im/testing';
-import { personId, Record_, Upstream } from './test/upstream-fixtures';
+import { GrpcTestClient, uniqueId } from '@im/testing';
+import { ConversationsUnderTest, personId, Record_, Upstream } from './test/upstream-fixtures';
 
 jest.setTimeout(300_000);
 
@@ -17,7 +17,8 @@ interface SyncResponse {
 
 /**
  * Every member row of the uids with its written version, the version the sync query computes (ADR 6,
- * ADR 15), and what should be written: that version, except for rows of read-diffused groups.
+ * ADR 15), and what should be written: that version, except for rows of read-diffused groups. The
+ * rule is spelled out here again on purpose: the test checks the service's SQL against it.
  */
 const WRITTEN_AND_COMPUTED = `
   SELECT v.uid, v.channel_id, v.written, v.version::text AS version,
@@ -44,24 +45,17 @@ function seeded(seed: number) {
 }
 
 describe('conversation versions written for small channels and computed for large ones (real Kafka and Postgres)', () => {
-  let service: ServiceProcess;
+  let system: ConversationsUnderTest;
   let client: GrpcTestClient;
   let upstream: Upstream;
-  let db: Awaited<ReturnType<typeof testDb>>;
+  let db: ConversationsUnderTest['db'];
 
   beforeAll(async () => {
-    service = await ServiceProcess.start('conversations');
-    client = grpcClient('ConversationService', service.grpcAddress);
-    upstream = await Upstream.connect();
-    db = await testDb();
+    system = await ConversationsUnderTest.start();
+    ({ client, upstream, db } = system);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await upstream?.close();
-    await db?.end();
-    await service?.stop();
-  });
+  afterAll(() => system?.stop());
 
   const sync = (uid: string, req: Record<string, unknown> = {}): Promise<SyncResponse> => client.syncConversations({ uid, ...req });
 

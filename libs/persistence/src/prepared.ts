@@ -27,3 +27,14 @@ export async function queryPrepared<T = Record<string, unknown>>(em: EntityManag
   const result = await client.query({ name: nameOf(text), text, values });
   return result.rows as T[];
 }
+
+/**
+ * Makes every statement of the rest of the transaction use its generic plan, planned once per
+ * connection. Postgres keeps planning a prepared statement anew while its generic plan's estimate is
+ * above the custom ones' (with array parameters it assumes 100 elements, and a custom plan knows
+ * there are 2), and for the conversations writes that planning cost more than the execution. Only
+ * for statements written so their generic plan is good: key probes, no estimate-dependent choice.
+ */
+export async function preferGenericPlans(em: EntityManager): Promise<void> {
+  await queryPrepared(em, "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
+}

@@ -1,5 +1,5 @@
 import { decideDelete, decideMarkRead } from '@im/conversations-domain';
-import { inTransaction } from '@im/persistence';
+import { inTransaction, preferGenericPlans } from '@im/persistence';
 import { DATA_SOURCE } from '@im/service-kit';
 import { ChannelRef, resolveChannelForUser, validateRequestText, validateUid, validateUint64 } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
@@ -57,6 +57,7 @@ export class ConversationCommands {
   }
 
   private async apply(em: EntityManager, command: ConversationCommand): Promise<void> {
+    await preferGenericPlans(em);
     // No lock against the projection: a message projected after this read is newer than what the
     // uid deleted or read, so it stays unread and brings a deleted conversation back (G4), and the
     // cursors only move forward, whatever the order of concurrent commands.

@@ -9,12 +9,14 @@ import {
   SubscribersRemovedEvent,
   TOPICS,
 } from '@im/contracts';
+import { preferGenericPlans } from '@im/persistence';
 import { ProjectedEvent, ProjectionFactory, ProjectionHost } from '@im/service-kit';
 import { ChannelRef, DomainError, validateChannelRef, validateUid } from '@im/shared-domain';
 import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { VersionLedger } from './change-versions';
-import { ConversationRepository } from './conversation.repository';
+import { ConversationVersions } from './conversation-versions';
+import { ReadModelRepository } from './read-model.repository';
 
 /** The channel an event names (a message's, or a membership or channel event's), if it names one validly; the others are skipped when applied. */
 function channelOf(data: unknown): ChannelRef[] {
@@ -40,7 +42,8 @@ export const CONVERSATIONS_INPUT_TOPICS = [TOPICS.subscriptionsEvents, TOPICS.fa
 @Injectable()
 export class ConversationsProjection extends ProjectionHost {
   private readonly logger = new Logger('conversations-projection');
-  private readonly repository = new ConversationRepository();
+  private readonly versions = new ConversationVersions();
+  private readonly repository = new ReadModelRepository(this.versions);
   private readonly ledger = new VersionLedger();
 
   constructor(factory: ProjectionFactory) {
@@ -57,9 +60,10 @@ export class ConversationsProjection extends ProjectionHost {
     // A slice is one partition: one topic, one ledger entry. Each event's change takes the event's version.
     const { topic, partition } = events[0];
     const versions = await this.ledger.versionsOf(em, { topic, partition, clusterId, offsets: events.map((e) => BigInt(e.offset)) });
+    await preferGenericPlans(em);
     // The locks of every channel of the slice (ADR 18), at once and in one order, so slices of
     // different partitions and topics never wait on each other in a cycle.
-    await this.repository.lockChannels(em, events.flatMap(({ envelope }) => channelOf(envelope.data)));
+    await this.versions.lockChannels(em, events.flatMap(({ envelope }) => channelOf(envelope.data)));
     const messages: { message: StoredMessageData; version: number }[] = [];
     for (const { envelope, offset } of events) {
       const version = versions.get(BigInt(offset));

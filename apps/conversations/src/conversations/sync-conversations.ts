@@ -1,4 +1,5 @@
 import { conversationView, ConversationView, fullSyncCursor, incrementalCursor, passesFilters, settledBelow, SyncQuery, toSyncQuery, worthWaiting } from '@im/conversations-domain';
+import { preferGenericPlans } from '@im/persistence';
 import { DATA_SOURCE } from '@im/service-kit';
 import { channelAsSeenBy, channelKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
@@ -51,6 +52,7 @@ export class SyncConversations {
   /** One snapshot for the page, its recents and the version returned with it. */
   private answer(q: SyncQuery) {
     return this.dataSource.transaction('REPEATABLE READ', async (em) => {
+      await preferGenericPlans(em);
       const oldestWriter = await this.repository.oldestWriterInFlight(em);
       const settled = settledBelow(oldestWriter);
       const page = q.sinceVersion > 0 ? await this.incremental(em, q, settled) : await this.full(em, q, settled);

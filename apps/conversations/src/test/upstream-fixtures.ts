@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TOPICS } from '@im/contracts';
-import { ensureTestTopics, testKafka } from '@im/testing';
+import { ensureTestTopics, GrpcTestClient, grpcClient, ServiceProcess, testDb, testKafka } from '@im/testing';
 import { Producer } from 'kafkajs';
 
 /**
@@ -95,5 +95,27 @@ export class Upstream {
 
   personMessage(from: string, to: string, opts: { text?: string; sentAtMs?: number } = {}): Record_ {
     return this.message(personId(from, to), from, { ...opts, channelType: 1 });
+  }
+}
+
+/** The conversations service started on the real broker and database, with a gRPC client, an upstream producer and a database connection. */
+export class ConversationsUnderTest {
+  private constructor(
+    readonly service: ServiceProcess,
+    readonly client: GrpcTestClient,
+    readonly upstream: Upstream,
+    readonly db: Awaited<ReturnType<typeof testDb>>,
+  ) {}
+
+  static async start(): Promise<ConversationsUnderTest> {
+    const service = await ServiceProcess.start('conversations');
+    return new ConversationsUnderTest(service, grpcClient('ConversationService', service.grpcAddress), await Upstream.connect(), await testDb());
+  }
+
+  async stop() {
+    this.client.close();
+    await this.upstream.close();
+    await this.db.end();
+    await this.service.stop();
   }
 }
