@@ -18,7 +18,7 @@ function nameOf(text: string): string {
  * Runs `text` as a prepared statement on the transaction's connection: parsed and planned once per
  * connection (Postgres switches to a generic plan after a few executions when it is not costlier),
  * where `em.query` plans every call anew. Statements with many joins spent more time planning than
- * running (pg_stat_statements, docs/benchmarks.md). Outside a transaction it is `em.query`.
+ * running (pg_stat_statements, ADR 18). Outside a transaction it is `em.query`.
  */
 export async function queryPrepared<T = Record<string, unknown>>(em: EntityManager, text: string, values: unknown[] = []): Promise<T[]> {
   const runner = em.queryRunner;
