@@ -152,6 +152,31 @@ export class ServiceProcess {
     });
   }
 
+  /**
+   * Waits until every consumer group of the service has applied all its topics hold, as its own
+   * gauge `im_kafka_consumer_lag` reports. Topics are shared by every suite on a broker, so a service
+   * started after others may first replay their records; a test that reads through the read barrier
+   * must not race that replay.
+   */
+  async waitCaughtUp(timeoutMs = 120_000): Promise<void> {
+    await eventually(
+      async () => {
+        const metrics = await (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
+        const lags = metrics
+          .split('\n')
+          .filter((line) => line.startsWith('im_kafka_consumer_lag{'))
+          .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+        // No series at all means the reader failed this scrape (see the gauge), not that nothing is left.
+        return lags.length > 0 && lags.every((records) => records === 0);
+      },
+      `${this.name} to apply the records its topics hold`,
+      timeoutMs,
+      250,
+    ).catch((error) => {
+      throw new Error(`${(error as Error).message}\n--- ${this.name} output ---\n${this.logs}`);
+    });
+  }
+
   /** SIGTERM: the graceful path (drain, commit, leave the group). */
   async stop(): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
