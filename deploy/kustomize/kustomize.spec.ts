@@ -7,12 +7,16 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { APPS, deployment, environmentOf, idOf, K8sObject, KUSTOMIZE, ofKind, podSpecOf, render, workloads } from './rendered';
 
-const COMPONENTS = ['network-policies', 'hpa', 'pdb', 'prometheus-scrape', 'prometheus-operator'];
+const COMPONENTS = ['network-policies', 'hpa', 'pdb', 'prometheus-scrape', 'prometheus-operator', 'grpc-mtls'];
 const OVERLAYS = ['overlays/local', 'overlays/production'];
 const TESTS = readdirSync(join(KUSTOMIZE, 'tests')).map((name) => `tests/${name}`);
 const TARGETS = [...OVERLAYS, ...TESTS];
 const CREDENTIAL = /PASSWORD|TOKEN|SECRET|CREDENTIAL|PRIVATE_KEY/i;
 const PRE_STOP_SLEEP_S = 5;
+
+/** The environment as the pod sees it: files a Secret mounts (GRPC_TLS_*_FILE) exist there, so one that exists here stands in. */
+const asMounted = (env: Record<string, string>) =>
+  Object.fromEntries(Object.entries(env).map(([name, value]) => [name, /^GRPC_TLS_.*_FILE$/.test(name) ? __filename : value]));
 
 /**
  * The model class of an object: core and built-in groups from kubernetes-models (`apps/v1` +
@@ -133,24 +137,27 @@ describe.each(TARGETS)('kubectl kustomize %s', (target) => {
   it.each(Object.entries(APPS))('probes %s natively over grpc.health.v1 and drains before it is killed', (name, ports) => {
     const d = deployment(objects(), name);
     const [container] = podSpecOf(d).containers;
-    for (const probe of ['startupProbe', 'readinessProbe']) {
-      expect({ probe, grpc: container[probe]?.grpc }).toEqual({ probe, grpc: { port: ports.grpc, service: ports.grpcService } });
+    const env = asMounted(environmentOf(objects(), container));
+    // With TLS on gRPC (grpc-mtls) the probes use the HTTP port, whose /health answers the same.
+    if (!env.GRPC_TLS_CERT_FILE) {
+      for (const probe of ['startupProbe', 'readinessProbe']) {
+        expect({ probe, grpc: container[probe]?.grpc }).toEqual({ probe, grpc: { port: ports.grpc, service: ports.grpcService } });
+      }
+      // Liveness checks the process only: a dependency outage makes pods unready, never restarted.
+      expect(container.livenessProbe.grpc).toEqual({ port: ports.grpc, service: LIVENESS_SERVICE });
     }
-    // Liveness checks the process only: a dependency outage makes pods unready, never restarted.
-    expect(container.livenessProbe.grpc).toEqual({ port: ports.grpc, service: LIVENESS_SERVICE });
     expect(container.ports).toEqual([
       { name: 'grpc', containerPort: ports.grpc },
       { name: 'http', containerPort: ports.http },
     ]);
     expect(container.lifecycle.preStop.exec.command).toEqual(['sleep', String(PRE_STOP_SLEEP_S)]);
-    const env = environmentOf(objects(), container);
     const drainSeconds = loadConfig(baseConfigSchema.extend(servicePorts(ports.grpc, ports.http).shape), env).SHUTDOWN_TIMEOUT_MS / 1000;
     expect(podSpecOf(d).terminationGracePeriodSeconds).toBeGreaterThan(PRE_STOP_SLEEP_S + drainSeconds);
   });
 
   it.each(Object.entries(APPS))('gives %s a configuration its config schema accepts, without migrating on start', (name, ports) => {
     const [container] = podSpecOf(deployment(objects(), name)).containers;
-    const env = environmentOf(objects(), container);
+    const env = asMounted(environmentOf(objects(), container));
     const config = loadConfig(baseConfigSchema.extend(servicePorts(ports.grpc, ports.http).shape), env);
     expect(config.MIGRATE_ON_START).toBe(false);
     expect(config.GRPC_PORT).toBe(ports.grpc);
@@ -311,6 +318,26 @@ describe('components', () => {
       });
     }
   });
+
+  it('grpc-mtls: every service serves mutual TLS from the im-grpc-tls Secret, probed over HTTP', () => {
+    const objects = render('tests/grpc-mtls');
+    for (const [name, ports] of Object.entries(APPS)) {
+      const pod = deployment(objects, name).spec.template.spec;
+      const [container] = pod.containers;
+      const env = environmentOf(objects, container);
+      const mount = container.volumeMounts.find((m: K8sObject) => pod.volumes.find((v: K8sObject) => v.name === m.name)?.secret?.secretName === 'im-grpc-tls');
+      expect(mount).toMatchObject({ readOnly: true });
+      // Keys of a kubernetes.io/tls Secret, ca.crt as cert-manager writes it.
+      expect([env.GRPC_TLS_CERT_FILE, env.GRPC_TLS_KEY_FILE, env.GRPC_TLS_CLIENT_CA_FILE]).toEqual(['tls.crt', 'tls.key', 'ca.crt'].map((key) => `${mount.mountPath}/${key}`));
+      // The kubelet's gRPC probe cannot do TLS: all three probes use the HTTP port.
+      expect(container.ports.find((p: K8sObject) => p.name === 'http').containerPort).toBe(ports.http);
+      expect([container.startupProbe, container.readinessProbe, container.livenessProbe].map((probe) => probe.grpc ?? probe.httpGet)).toEqual([
+        { path: '/health/ready', port: 'http' },
+        { path: '/health/ready', port: 'http' },
+        { path: '/health/live', port: 'http' },
+      ]);
+    }
+  });
 });
 
 describe('overlays', () => {
@@ -371,7 +398,7 @@ describe('overlays', () => {
 
 describe('schema validation', () => {
   it('rejects what the API server would reject, and catches misspelt fields', () => {
-    const [d] = ofKind(render('tests/all'), 'Deployment');
+    const [d] = ofKind(render('overlays/local'), 'Deployment');
     const broken = structuredClone(d);
     broken.spec.template.spec.containers[0].readinessProbe.grpc.port = 'grpc';
     expect(schemaErrors(broken).map((e) => e.instancePath)).toContain('/spec/template/spec/containers/0/readinessProbe/grpc/port');

@@ -11,6 +11,7 @@ import { BaseConfig } from './config';
 import { acceptEncodedResponses } from './encoded-response';
 import { GrpcAccessGuard } from './grpc-access';
 import { GrpcContextInterceptor, GrpcExceptionFilter, GrpcMetricsInterceptor } from './grpc-interceptors';
+import { grpcServerCredentials, grpcTransportSecurityOf } from './grpc-tls';
 import { ServiceMetrics } from './metrics';
 import { Readiness } from './readiness';
 import { startTracing } from './tracing';
@@ -51,6 +52,7 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
       transport: Transport.GRPC,
       options: {
         url: grpcAddress,
+        credentials: grpcServerCredentials(config),
         package: [...GRPC_PACKAGES],
         protoPath: PROTO_FILES.map((f) => join(PROTO_ROOT, f)),
         loader: GRPC_LOADER_OPTIONS,
@@ -72,7 +74,7 @@ export async function startService(appModule: Type<unknown> | DynamicModule, con
   await app.startAllMicroservices();
   await app.listen(config.HTTP_PORT, config.HTTP_HOST);
   const httpAddress = `${config.HTTP_HOST}:${config.HTTP_PORT}`;
-  logger.log(`${name} ready: gRPC ${grpcAddress}, HTTP ${httpAddress} (/health/live, /health/ready, /metrics)`);
+  logger.log(`${name} ready: gRPC ${grpcAddress} (${grpcTransportSecurityOf(config)}), HTTP ${httpAddress} (/health/live, /health/ready, /metrics)`);
 
   let closing: Promise<void> | undefined;
   const close = () => {

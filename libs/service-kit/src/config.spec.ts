@@ -3,6 +3,15 @@ import { authTokensOf, baseConfigSchema, ConfigError, isLoopbackHost, loadConfig
 const schema = baseConfigSchema.extend(servicePorts(50051, 9091).shape);
 const minimal = { DATABASE_URL: 'postgres://db/im', KAFKA_BROKERS: 'k1:9092,k2:9092' };
 
+const problems = (env: Record<string, string>) => {
+  try {
+    loadConfig(schema, { ...minimal, ...env });
+    return [];
+  } catch (e) {
+    return (e as ConfigError).problems;
+  }
+};
+
 describe('loadConfig', () => {
   it('applies the defaults of the runtime options: auth, rate limit and tracing off, 4 MiB messages', () => {
     const config = loadConfig(schema, minimal);
@@ -18,20 +27,22 @@ describe('loadConfig', () => {
   });
 
   it('refuses gRPC on a non-loopback address without tokens, unless explicitly allowed', () => {
-    const problems = (env: Record<string, string>) => {
-      try {
-        loadConfig(schema, { ...minimal, ...env });
-        return [];
-      } catch (e) {
-        return (e as ConfigError).problems;
-      }
-    };
     expect(problems({ GRPC_HOST: '0.0.0.0' })).toEqual([expect.stringMatching(/^GRPC_HOST: 0\.0\.0\.0 takes calls from other machines while GRPC_AUTH_TOKENS is unset/)]);
     expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_AUTH_TOKENS: 'gateway:aaaaaaaaaaaaaaaa' })).toEqual([]);
     expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_ALLOW_UNAUTHENTICATED: 'true' })).toEqual([]);
     expect(problems({ GRPC_HOST: '127.0.0.1' })).toEqual([]);
     // HTTP serves health and metrics only: any address is fine.
     expect(problems({ HTTP_HOST: '0.0.0.0' })).toEqual([]);
+  });
+
+  it('takes the gRPC TLS files in pairs that make sense, and a client CA as authentication beyond loopback', () => {
+    const present = __filename; // any file that exists
+    expect(problems({ GRPC_TLS_CERT_FILE: present })).toEqual(['GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE: set both (TLS) or neither (plaintext)']);
+    expect(problems({ GRPC_TLS_CLIENT_CA_FILE: present })).toEqual([expect.stringMatching(/^GRPC_TLS_CLIENT_CA_FILE: mutual TLS needs the server certificate too/)]);
+    expect(problems({ GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: '/nonexistent/key.pem' })).toEqual(['GRPC_TLS_KEY_FILE: no such file: /nonexistent/key.pem']);
+    expect(problems({ GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: present })).toEqual([]);
+    expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: present })).toEqual([expect.stringMatching(/^GRPC_HOST: /)]);
+    expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: present, GRPC_TLS_CLIENT_CA_FILE: present })).toEqual([]);
   });
 
   it('reports schema problems and cross-variable problems together', () => {

@@ -54,6 +54,11 @@ export const baseConfigSchema = z.object({
   /** A partition whose batch keeps failing for this long makes the instance unready (and is reported). */
   CONSUMER_STALL_AFTER_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(20_000),
+  /** PEM certificate chain gRPC serves TLS with (with GRPC_TLS_KEY_FILE); unset = plaintext, e.g. behind a mesh that encrypts. */
+  GRPC_TLS_CERT_FILE: z.string().optional(),
+  GRPC_TLS_KEY_FILE: z.string().optional(),
+  /** PEM CA bundle that client certificates must chain to: set = mutual TLS, a client without such a certificate fails the handshake. */
+  GRPC_TLS_CLIENT_CA_FILE: z.string().optional(),
   /** PEM file of the CA that signed the brokers' certificates (implies KAFKA_SSL); default: the system CAs. */
   KAFKA_SSL_CA_FILE: z.string().optional(),
   /**
@@ -116,16 +121,30 @@ function crossFieldProblems(env: NodeJS.ProcessEnv): string[] {
   if (env.KAFKA_SSL_CA_FILE && !existsSync(env.KAFKA_SSL_CA_FILE)) {
     problems.push(`KAFKA_SSL_CA_FILE: no such file: ${env.KAFKA_SSL_CA_FILE}`);
   }
+  problems.push(...tlsProblems(env));
   const grpcHost = env.GRPC_HOST || DEFAULT_BIND_HOST;
   const allowed = env.GRPC_ALLOW_UNAUTHENTICATED === 'true' || env.GRPC_ALLOW_UNAUTHENTICATED === '1';
-  if (!isLoopbackHost(grpcHost) && !env.GRPC_AUTH_TOKENS?.trim() && !allowed) {
+  // A verified client certificate authenticates the caller too (mutual TLS).
+  if (!isLoopbackHost(grpcHost) && !env.GRPC_AUTH_TOKENS?.trim() && !env.GRPC_TLS_CLIENT_CA_FILE && !allowed) {
     problems.push(
       `GRPC_HOST: ${grpcHost} takes calls from other machines while GRPC_AUTH_TOKENS is unset, so anyone who reaches the port could act as any user: ` +
-        'set GRPC_AUTH_TOKENS, listen on 127.0.0.1, or set GRPC_ALLOW_UNAUTHENTICATED=true where something else authenticates callers',
+        'set GRPC_AUTH_TOKENS or GRPC_TLS_CLIENT_CA_FILE, listen on 127.0.0.1, or set GRPC_ALLOW_UNAUTHENTICATED=true where something else authenticates callers',
     );
   }
   if (env.TRACING === 'otlp' && !env.OTEL_EXPORTER_OTLP_ENDPOINT) {
     problems.push('OTEL_EXPORTER_OTLP_ENDPOINT: required when TRACING=otlp');
+  }
+  return problems;
+}
+
+/** The gRPC TLS files: certificate and key together, a client CA only with them, every file present. */
+function tlsProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  const { GRPC_TLS_CERT_FILE: cert, GRPC_TLS_KEY_FILE: key, GRPC_TLS_CLIENT_CA_FILE: clientCa } = env;
+  if (Boolean(cert) !== Boolean(key)) problems.push('GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE: set both (TLS) or neither (plaintext)');
+  if (clientCa && !(cert && key)) problems.push('GRPC_TLS_CLIENT_CA_FILE: mutual TLS needs the server certificate too (GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE)');
+  for (const [name, file] of Object.entries({ GRPC_TLS_CERT_FILE: cert, GRPC_TLS_KEY_FILE: key, GRPC_TLS_CLIENT_CA_FILE: clientCa })) {
+    if (file && !existsSync(file)) problems.push(`${name}: no such file: ${file}`);
   }
   return problems;
 }

@@ -13,6 +13,7 @@ export * from './projection-consumer';
 export * from './correlation';
 export * from './rate-limit';
 export * from './grpc-access';
+export * from './grpc-tls';
 export * from './scopes';
 export * from './tracing';
 export * from './kafka-connection';

@@ -1,4 +1,4 @@
-import { ChannelOptions, credentials, loadPackageDefinition, Metadata, ServiceError } from '@grpc/grpc-js';
+import { ChannelCredentials, ChannelOptions, credentials, loadPackageDefinition, Metadata, ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { GRPC_LOADER_OPTIONS, PROTO_FILES, PROTO_ROOT } from '@im/contracts';
 import { join } from 'node:path';
@@ -11,9 +11,10 @@ let definition: ReturnType<typeof loadSync> | undefined;
 
 /**
  * A plain grpc-js client of one im.v1 (or grpc.health.v1) service, with promise-returning methods.
- * Clients of one address share one connection (grpc-js pools them) unless `ownConnection` is set.
+ * Clients of one address share one connection (grpc-js pools them) unless `ownConnection` is set;
+ * plaintext unless `credentials` say otherwise (TLS).
  */
-export function grpcClient(service: string, address: string, opts: { ownConnection?: boolean } = {}): GrpcTestClient {
+export function grpcClient(service: string, address: string, opts: { ownConnection?: boolean; credentials?: ChannelCredentials } = {}): GrpcTestClient {
   definition ??= loadSync(
     PROTO_FILES.map((f: string) => join(PROTO_ROOT, f)),
     GRPC_LOADER_OPTIONS,
@@ -22,7 +23,7 @@ export function grpcClient(service: string, address: string, opts: { ownConnecti
   const Ctor = service === 'Health' ? pkg.grpc.health.v1.Health : pkg.im.v1[service];
   if (!Ctor) throw new Error(`unknown service ${service}`);
   const options: ChannelOptions = opts.ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {};
-  const raw = new Ctor(address, credentials.createInsecure(), options);
+  const raw = new Ctor(address, opts.credentials ?? credentials.createInsecure(), options);
   const client: Record<string, unknown> = { raw, close: () => raw.close() };
   for (const method of Object.keys(Ctor.service)) {
     const name = method.charAt(0).toLowerCase() + method.slice(1);

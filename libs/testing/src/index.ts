@@ -7,3 +7,4 @@ export * from './kcat';
 export * from './admin-cli';
 export * from './second-broker';
 export * from './stream-recipients';
+export * from './tls-certificates';
