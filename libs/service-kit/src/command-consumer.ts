@@ -1,7 +1,7 @@
 import { DataOf, decodeEnvelope, Envelope, MessageType, Rejection } from '@im/contracts';
 import { BatchConsumer, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, RecordFailures, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
 import { CheckpointMismatchError, ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
-import { DomainError } from '@im/shared-domain';
+import { DomainError, refusalOf } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Admin, Kafka, Producer } from 'kafkajs';
 import { DataSource, EntityManager } from 'typeorm';
@@ -129,7 +129,7 @@ export class CommandConsumer<M extends MessageType<unknown>> {
         this.failures.forget(topic, partition, record.offset);
         return;
       } catch (error) {
-        if (error instanceof DomainError) rejection = { code: `${error.kind}/${error.reason}`, reason: error.message };
+        if (error instanceof DomainError) rejection = { code: refusalOf(error), reason: error.message };
         else if (!(error instanceof CheckpointMismatchError)) rejection = this.failures.verdict(topic, partition, record.offset, error);
         // Transient (or not yet given up on): the batch is retried with backoff from this record on.
         if (!rejection) throw error;

@@ -1,4 +1,4 @@
-import { DomainError, given } from '@im/shared-domain';
+import { given, refusalOf } from '@im/shared-domain';
 import { ChannelEvent, emptyAttributes } from './channel';
 import { ATTRIBUTE_LIMITS } from './channel-attributes';
 import { channelDecider } from './channel.decider';
@@ -14,7 +14,6 @@ const created: ChannelEvent = {
   occurredAt: now,
 };
 
-const reason = (error: unknown) => (error instanceof DomainError ? `${error.kind}/${error.reason}` : String(error));
 
 describe('channel decider', () => {
   describe('create', () => {
@@ -25,7 +24,7 @@ describe('channel decider', () => {
 
     it('given an active channel, when created again, then ALREADY_EXISTS', () => {
       const { error } = given(channelDecider, [created]).when({ type: 'channel.create', channel: group, now });
-      expect(reason(error)).toBe('ALREADY_EXISTS/CHANNEL_EXISTS');
+      expect(refusalOf(error)).toBe('ALREADY_EXISTS/CHANNEL_EXISTS');
     });
 
     it('given a deleted channel, when created again, then the stream continues at the next version', () => {
@@ -43,7 +42,7 @@ describe('channel decider', () => {
       [{ channelId: 'bob|alice', channelType: 1 }, 'INVALID_ARGUMENT/INVALID_PERSON_CHANNEL'],
     ])('rejects channel %j with %s', (channel, expected) => {
       const { error } = given(channelDecider, []).when({ type: 'channel.create', channel, now });
-      expect(reason(error)).toBe(expected);
+      expect(refusalOf(error)).toBe(expected);
     });
 
     it('accepts a canonical person channel id', () => {
@@ -61,7 +60,7 @@ describe('channel decider', () => {
       ],
     ])('rejects %s', (_label, attributes, expected) => {
       const { error } = given(channelDecider, []).when({ type: 'channel.create', channel: group, attributes, now });
-      expect(reason(error)).toBe(expected);
+      expect(refusalOf(error)).toBe(expected);
     });
   });
 
@@ -92,7 +91,7 @@ describe('channel decider', () => {
 
     it('given version 1, when expected_version is stale, then FAILED_PRECONDITION', () => {
       const { error } = given(channelDecider, [created]).when(update({ expectedVersion: 7 }));
-      expect(reason(error)).toBe('FAILED_PRECONDITION/VERSION_MISMATCH');
+      expect(refusalOf(error)).toBe('FAILED_PRECONDITION/VERSION_MISMATCH');
     });
 
     it('expected_version 0 means unconditional', () => {
@@ -113,12 +112,12 @@ describe('channel decider', () => {
       [['colour'], 'INVALID_ARGUMENT/UNKNOWN_MASK_PATH'],
     ])('rejects mask %j with %s', (updateMask, expected) => {
       const { error } = given(channelDecider, [created]).when(update({ updateMask }));
-      expect(reason(error)).toBe(expected);
+      expect(refusalOf(error)).toBe(expected);
     });
 
     it('given no channel, when updated, then NOT_FOUND', () => {
       const { error } = given(channelDecider, []).when(update());
-      expect(reason(error)).toBe('NOT_FOUND/CHANNEL_NOT_FOUND');
+      expect(refusalOf(error)).toBe('NOT_FOUND/CHANNEL_NOT_FOUND');
     });
   });
 
@@ -131,7 +130,7 @@ describe('channel decider', () => {
     it('given a deleted channel, when deleted again, then NOT_FOUND and no event', () => {
       const deleted: ChannelEvent = { type: 'channel.deleted', channel: group, attributes: created.attributes, version: 2, occurredAt: later };
       const { error } = given(channelDecider, [created, deleted]).when({ type: 'channel.delete', channel: group, now: later });
-      expect(reason(error)).toBe('NOT_FOUND/CHANNEL_NOT_FOUND');
+      expect(refusalOf(error)).toBe('NOT_FOUND/CHANNEL_NOT_FOUND');
     });
   });
 });

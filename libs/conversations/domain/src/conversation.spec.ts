@@ -1,4 +1,4 @@
-import { DomainError } from '@im/shared-domain';
+import { refusalOf } from '@im/shared-domain';
 import {
   applyMembershipEvent,
   channelStateChanges,
@@ -30,7 +30,6 @@ const member = (over: Partial<ConversationInputs> = {}): ConversationInputs => (
 const added = (v: number): MembershipEvent => ({ type: 'subscribers.added', membershipVersion: v });
 const removed = (v: number): MembershipEvent => ({ type: 'subscribers.removed', membershipVersion: v });
 const fold = (events: MembershipEvent[], from: Membership = NO_MEMBERSHIP) => events.reduce((m, e) => applyMembershipEvent(m, e) ?? m, from);
-const reason = (error: unknown) => (error instanceof DomainError ? `${error.kind}/${error.reason}` : String(error));
 
 describe('membership intervals', () => {
   it('given nothing, when added at v3, then the interval opens at 3', () => {
@@ -187,7 +186,7 @@ describe('sync request validation', () => {
     } catch (e) {
       error = e;
     }
-    expect(reason(error)).toBe('INVALID_ARGUMENT/ID_INVALID_CHARACTERS');
+    expect(refusalOf(error)).toBe('INVALID_ARGUMENT/ID_INVALID_CHARACTERS');
   });
 
   it('filters by channel type and unread', () => {

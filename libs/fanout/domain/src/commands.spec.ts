@@ -1,4 +1,4 @@
-import { DomainError } from '@im/shared-domain';
+import { outcomeOf } from '@im/shared-domain';
 import {
   CHANNEL_UPDATED_COMMAND,
   COMMAND_PAYLOAD_MAX_BYTES,
@@ -9,14 +9,6 @@ import {
   validateSendCommand,
 } from './commands';
 
-const reason = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    return e instanceof DomainError ? `${e.kind}/${e.reason}` : String(e);
-  }
-};
 const group = { channelId: 'g1', channelType: 2 };
 
 describe('command stream rules', () => {
@@ -39,7 +31,7 @@ describe('command stream rules', () => {
       ['a type with U+0000', { type: 'app.\u0000' }, 'INVALID_ARGUMENT/CONTROL_CHARACTERS'],
       ['a type with a C1 control', { type: 'app.\u0085' }, 'INVALID_ARGUMENT/CONTROL_CHARACTERS'],
     ])('refuses %s', (_label, over, expected) => {
-      expect(reason(() => validateSendCommand({ type: 'app.t', channel: group, ...over }))).toBe(expected);
+      expect(outcomeOf(() => validateSendCommand({ type: 'app.t', channel: group, ...over }))).toBe(expected);
     });
 
     it('reserves exactly the platform types and the im. prefix', () => {
@@ -78,11 +70,11 @@ describe('command stream rules', () => {
     });
 
     it('refuses a negative position', () => {
-      expect(reason(() => syncWindow({ afterSeq: -1 }, 0))).toBe('INVALID_ARGUMENT/INVALID_AFTER_SEQ');
+      expect(outcomeOf(() => syncWindow({ afterSeq: -1 }, 0))).toBe('INVALID_ARGUMENT/INVALID_AFTER_SEQ');
     });
 
     it.each([[2 ** 53], [2 ** 63], [Number(2n ** 64n - 1n)]])('refuses a position of %p (beyond 2^53 - 1) with VALUE_OUT_OF_RANGE', (afterSeq) => {
-      expect(reason(() => syncWindow({ afterSeq }, 0))).toBe('INVALID_ARGUMENT/VALUE_OUT_OF_RANGE');
+      expect(outcomeOf(() => syncWindow({ afterSeq }, 0))).toBe('INVALID_ARGUMENT/VALUE_OUT_OF_RANGE');
     });
   });
 

@@ -1,14 +1,5 @@
-import { DomainError } from '@im/shared-domain';
+import { outcomeOf } from '@im/shared-domain';
 import { AudienceIds, DeliveryStreamMode, MAX_STREAM_UIDS, RequestedStreamMode, streamModeAfterAttach, validateStreamUids } from './delivery-streams';
-
-const reasonOf = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    return e instanceof DomainError ? `${e.kind}/${e.reason}` : String(e);
-  }
-};
 
 describe('the mode of a delivery stream', () => {
   it.each<[DeliveryStreamMode | undefined, RequestedStreamMode, DeliveryStreamMode]>([
@@ -37,7 +28,7 @@ describe('the mode of a delivery stream', () => {
     [undefined, { audiences: true }, 'AUDIENCES_NEED_BATCHED'],
     ['audiences', { batched: false, audiences: true }, 'AUDIENCES_NEED_BATCHED'],
   ])('given the stream is %s, refuses an attach asking %j (%s)', (current, requested, reason) => {
-    expect(reasonOf(() => streamModeAfterAttach(current, requested))).toBe(`INVALID_ARGUMENT/${reason}`);
+    expect(outcomeOf(() => streamModeAfterAttach(current, requested))).toBe(`INVALID_ARGUMENT/${reason}`);
   });
 });
 
@@ -88,7 +79,7 @@ describe('attach and detach uids', () => {
     ['a 65-character uid', ['x'.repeat(65)], 'INVALID_ARGUMENT/ID_TOO_LONG'],
     ['a uid with a space', ['a b'], 'INVALID_ARGUMENT/ID_INVALID_CHARACTERS'],
   ])('rejects %s', (_label, uids, expected) => {
-    expect(reasonOf(() => validateStreamUids(uids))).toBe(expected);
+    expect(outcomeOf(() => validateStreamUids(uids))).toBe(expected);
   });
 
   it('accepts the maximum and drops duplicates', () => {

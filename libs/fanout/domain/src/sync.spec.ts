@@ -1,4 +1,4 @@
-import { DomainError } from '@im/shared-domain';
+import { refusalOf } from '@im/shared-domain';
 import { ChannelFacts } from './send';
 import { DEFAULT_SYNC_LIMIT, historyVisibleFrom, MAX_SYNC_LIMIT, validateSyncRange } from './sync';
 
@@ -7,7 +7,7 @@ const outcome = (fn: () => unknown) => {
   try {
     return fn();
   } catch (e) {
-    return e instanceof DomainError ? `${e.kind}/${e.reason}` : String(e);
+    return refusalOf(e);
   }
 };
 

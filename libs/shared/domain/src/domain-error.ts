@@ -28,6 +28,19 @@ export const alreadyExists = (reason: string, message: string) => new DomainErro
 export const failedPrecondition = (reason: string, message: string) => new DomainError('FAILED_PRECONDITION', reason, message);
 export const permissionDenied = (reason: string, message: string) => new DomainError('PERMISSION_DENIED', reason, message);
 
+/** `KIND/REASON` of a refusal (e.g. `INVALID_ARGUMENT/VALUE_OUT_OF_RANGE`), as logs and tests name it; anything else as its message. */
+export const refusalOf = (error: unknown): string => (error instanceof DomainError ? `${error.kind}/${error.reason}` : String(error));
+
+/** What calling `decide` comes to: `OK`, or the refusal it throws. */
+export function outcomeOf(decide: () => unknown): string {
+  try {
+    decide();
+    return 'OK';
+  } catch (error) {
+    return refusalOf(error);
+  }
+}
+
 export function assertNever(value: never): never {
   throw new Error(`unexpected value: ${JSON.stringify(value)}`);
 }

@@ -1,15 +1,5 @@
-import { DomainError } from './domain-error';
+import { outcomeOf } from './domain-error';
 import { isCleanText, UINT64_MAX_ACCEPTED, validateRequestText, validateText, validateUint64 } from './inputs';
-
-const reasonOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DomainError) return `${error.kind}/${error.reason}`;
-    throw error;
-  }
-  return 'OK';
-};
 
 describe('text rule', () => {
   it.each([
@@ -23,7 +13,7 @@ describe('text rule', () => {
     ['a C1 control', '\u0085'],
     ['the last C1 control', '\u009f'],
   ])('refuses %s with CONTROL_CHARACTERS', (_, text) => {
-    expect(reasonOf(() => validateText('name', text))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
+    expect(outcomeOf(() => validateText('name', text))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
     expect(isCleanText(text)).toBe(false);
   });
 
@@ -32,7 +22,7 @@ describe('text rule', () => {
     ['a low surrogate alone', '\udc00b'],
     ['two high surrogates', '\ud800\ud800\udc00'],
   ])('refuses %s with INVALID_UNICODE', (_, text) => {
-    expect(reasonOf(() => validateText('name', text))).toBe('INVALID_ARGUMENT/INVALID_UNICODE');
+    expect(outcomeOf(() => validateText('name', text))).toBe('INVALID_ARGUMENT/INVALID_UNICODE');
   });
 
   it.each([
@@ -54,24 +44,24 @@ describe('text rule', () => {
 
 describe('validateRequestText', () => {
   it('walks nested objects, arrays and map keys', () => {
-    expect(reasonOf(() => validateRequestText({ attributes: { extra: { k: 'v\u0000' } } }))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
-    expect(reasonOf(() => validateRequestText({ attributes: { extra: { 'k\u0000': 'v' } } }))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
-    expect(reasonOf(() => validateRequestText({ uids: ['a', 'b\u0000'] }))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
+    expect(outcomeOf(() => validateRequestText({ attributes: { extra: { k: 'v\u0000' } } }))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
+    expect(outcomeOf(() => validateRequestText({ attributes: { extra: { 'k\u0000': 'v' } } }))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
+    expect(outcomeOf(() => validateRequestText({ uids: ['a', 'b\u0000'] }))).toBe('INVALID_ARGUMENT/CONTROL_CHARACTERS');
     expect(() => validateRequestText({ uids: ['a', 'b\u0000'] })).toThrow('request.uids[1]');
   });
 
   it('leaves bytes alone', () => {
-    expect(reasonOf(() => validateRequestText({ payload: Buffer.from([0, 1, 0x7f, 0x9f]), x: new Uint8Array([0]) }))).toBe('OK');
+    expect(outcomeOf(() => validateRequestText({ payload: Buffer.from([0, 1, 0x7f, 0x9f]), x: new Uint8Array([0]) }))).toBe('OK');
   });
 
   it('accepts clean requests and non-string scalars', () => {
-    expect(reasonOf(() => validateRequestText({ channel: { channelId: 'g1', channelType: 2 }, ban: true, version: 3, none: null, gone: undefined }))).toBe('OK');
+    expect(outcomeOf(() => validateRequestText({ channel: { channelId: 'g1', channelType: 2 }, ban: true, version: 3, none: null, gone: undefined }))).toBe('OK');
   });
 
   it('refuses absurd nesting instead of recursing without end', () => {
     let deep: unknown = 'x';
     for (let i = 0; i < 100; i++) deep = { d: deep };
-    expect(reasonOf(() => validateRequestText(deep))).toBe('INVALID_ARGUMENT/REQUEST_TOO_DEEP');
+    expect(outcomeOf(() => validateRequestText(deep))).toBe('INVALID_ARGUMENT/REQUEST_TOO_DEEP');
   });
 });
 
@@ -99,7 +89,7 @@ describe('validateUint64', () => {
     ['2^64 - 1 as a string', '18446744073709551615'],
     ['2^63 as a bigint', 2n ** 63n],
   ])('refuses %s with VALUE_OUT_OF_RANGE, or clamps it', (_, value) => {
-    expect(reasonOf(() => validateUint64('seq', value, refuse))).toBe('INVALID_ARGUMENT/VALUE_OUT_OF_RANGE');
+    expect(outcomeOf(() => validateUint64('seq', value, refuse))).toBe('INVALID_ARGUMENT/VALUE_OUT_OF_RANGE');
     expect(validateUint64('seq', value, clamp)).toBe(UINT64_MAX_ACCEPTED);
   });
 
@@ -112,7 +102,7 @@ describe('validateUint64', () => {
     ['a negative string', '-1'],
     ['a boolean', true],
   ])('refuses %s with the field reason even when clamping', (_, value) => {
-    expect(reasonOf(() => validateUint64('seq', value, refuse))).toBe('INVALID_ARGUMENT/INVALID_SEQ');
-    expect(reasonOf(() => validateUint64('seq', value, clamp))).toBe('INVALID_ARGUMENT/INVALID_SEQ');
+    expect(outcomeOf(() => validateUint64('seq', value, refuse))).toBe('INVALID_ARGUMENT/INVALID_SEQ');
+    expect(outcomeOf(() => validateUint64('seq', value, clamp))).toBe('INVALID_ARGUMENT/INVALID_SEQ');
   });
 });

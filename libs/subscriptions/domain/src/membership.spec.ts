@@ -1,4 +1,4 @@
-import { DomainError, given } from '@im/shared-domain';
+import { DomainError, given, refusalOf } from '@im/shared-domain';
 import { decideMembership, MAX_UIDS_PER_REQUEST, MembershipCommand, MembershipEvent, UIDS_PER_EVENT } from './membership';
 import { membershipDecider } from './intervals';
 
@@ -14,7 +14,6 @@ const removed = (uids: string[], membershipVersion: number): MembershipEvent => 
   membershipVersion,
   occurredAt: now,
 });
-const reasonOf = (error: unknown) => (error instanceof DomainError ? `${error.kind}/${error.reason}` : String(error));
 const uidsUpTo = (n: number) => Array.from({ length: n }, (_, i) => `u${String(i).padStart(5, '0')}`);
 
 describe('membership decisions (given events, when command, then events)', () => {
@@ -105,7 +104,7 @@ describe('membership decisions (given events, when command, then events)', () =>
       ['an empty channel id', { ...add(['a']), channel: { channelId: '', channelType: 2 } }, 'INVALID_ARGUMENT/EMPTY_ID'],
     ])('rejects %s', (_label, command, expected) => {
       const result = given(membershipDecider, [added(['a'], 1)]).when(command);
-      expect(reasonOf(result.error)).toBe(expected);
+      expect(refusalOf(result.error)).toBe(expected);
     });
 
     it('rejects a channel that does not exist (or was deleted)', () => {
@@ -114,7 +113,7 @@ describe('membership decisions (given events, when command, then events)', () =>
       try {
         decide();
       } catch (error) {
-        expect(reasonOf(error)).toBe('NOT_FOUND/CHANNEL_NOT_FOUND');
+        expect(refusalOf(error)).toBe('NOT_FOUND/CHANNEL_NOT_FOUND');
       }
     });
 
