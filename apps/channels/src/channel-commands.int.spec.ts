@@ -49,6 +49,20 @@ describe('channels commands on Kafka (produced by kcat, an independent client)',
     expect(Number(dead.headers['x-dlq-source-offset'])).toBeGreaterThanOrEqual(0);
   });
 
+  it('applies commands in canonical proto3 JSON (proto field names, 64-bit integers as strings), as Go and Java tools write them', async () => {
+    const id = uniqueId('proto3');
+    const key = `2:${id}`;
+    const channel = { channel_id: id, channel_type: '2' };
+    kcatProduce(TOPICS.channelsCommands, [
+      { key, value: envelope('channel.create', key, { channel, attributes: { name: 'canonical', extra: { team_id: 't1' } } }) },
+      { key, value: envelope('channel.update', key, { channel, attributes: { send_ban: true }, update_mask: 'sendBan', expected_version: '1' }) },
+    ]);
+    expect(await eventually(async () => (await getChannel(id))?.version === 2 && getChannel(id), 'both commands applied')).toMatchObject({
+      attributes: { name: 'canonical', sendBan: true, extra: { team_id: 't1' } },
+      version: 2,
+    });
+  });
+
   it('dead-letters commands the domain refuses, with the stable reason code', async () => {
     const missing = uniqueId('missing');
     const key = `2:${missing}`;

@@ -1,17 +1,18 @@
 import { z } from 'zod';
 import { messageType } from './envelope';
 import { fieldMaskPaths } from './grpc';
+import { protoInt32, protoMessage, protoUint64 } from './proto-json';
 
 /**
  * Shapes of the channels topics. Field names follow the proto JSON mapping (lowerCamelCase), so a
- * command on Kafka is the corresponding gRPC request as JSON.
+ * command on Kafka is the corresponding gRPC request as JSON (canonical proto3 JSON too: proto-json.ts).
  */
-export const channelRefSchema = z.object({
+export const channelRefSchema = protoMessage({
   channelId: z.string(),
-  channelType: z.number().int(),
+  channelType: protoInt32,
 });
 
-export const channelAttributesSchema = z.object({
+const channelAttributesShape = {
   name: z.string().optional(),
   avatar: z.string().optional(),
   ban: z.boolean().optional(),
@@ -19,9 +20,10 @@ export const channelAttributesSchema = z.object({
   disband: z.boolean().optional(),
   large: z.boolean().optional(),
   extra: z.record(z.string(), z.string()).optional(),
-});
+};
+export const channelAttributesSchema = protoMessage(channelAttributesShape);
 
-const fullAttributesSchema = channelAttributesSchema.required();
+const fullAttributesSchema = z.object(channelAttributesShape).required();
 
 /** google.protobuf.FieldMask: canonical JSON is "a,b"; the object form {paths} is accepted too. */
 const fieldMaskSchema = z
@@ -31,18 +33,18 @@ const fieldMaskSchema = z
 // Commands (im.channels.commands.v1)
 export const CreateChannelCommand = messageType(
   'channel.create',
-  z.object({ channel: channelRefSchema, attributes: channelAttributesSchema.optional() }),
+  protoMessage({ channel: channelRefSchema, attributes: channelAttributesSchema.optional() }),
 );
 export const UpdateChannelCommand = messageType(
   'channel.update',
-  z.object({
+  protoMessage({
     channel: channelRefSchema,
     attributes: channelAttributesSchema.optional(),
     updateMask: fieldMaskSchema.optional(),
-    expectedVersion: z.number().int().nonnegative().optional(),
+    expectedVersion: protoUint64.optional(),
   }),
 );
-export const DeleteChannelCommand = messageType('channel.delete', z.object({ channel: channelRefSchema }));
+export const DeleteChannelCommand = messageType('channel.delete', protoMessage({ channel: channelRefSchema }));
 export const CHANNEL_COMMANDS = [CreateChannelCommand, UpdateChannelCommand, DeleteChannelCommand] as const;
 
 // Events (im.channels.events.v1)

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { channelRefSchema } from './channels.messages';
 import { messageType } from './envelope';
+import { protoMessage } from './proto-json';
 
 /**
  * Shapes of the fanout topics (see asyncapi.yaml). Proto `bytes` travel as base64 strings (the
@@ -11,11 +12,11 @@ export const base64Schema = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be 
 // Commands (im.fanout.commands.v1)
 export const SendMessageCommand = messageType(
   'message.send',
-  z.object({ fromUid: z.string(), channel: channelRefSchema, payload: base64Schema, clientMsgNo: z.string() }),
+  protoMessage({ fromUid: z.string(), channel: channelRefSchema, payload: base64Schema, clientMsgNo: z.string() }),
 );
 export const SendCmdCommand = messageType(
   'cmd.send',
-  z.object({ type: z.string(), channel: channelRefSchema, uids: z.array(z.string()).optional(), payload: base64Schema.optional() }),
+  protoMessage({ type: z.string(), channel: channelRefSchema, uids: z.array(z.string()).optional(), payload: base64Schema.optional() }),
 );
 export const FANOUT_COMMANDS = [SendMessageCommand, SendCmdCommand] as const;
 

@@ -7,3 +7,4 @@ export * from './conversations.messages';
 export * from './grpc';
 export * from './generated/index.im.v1';
 export * from './generated/index.grpc.health.v1';
+export * from './proto-json';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { channelRefSchema } from './channels.messages';
 import { messageType } from './envelope';
+import { protoMessage } from './proto-json';
 
 /**
  * Shapes of the subscriptions topics (see asyncapi.yaml). Commands are the gRPC requests as JSON;
@@ -11,9 +12,9 @@ const uidList = z.array(z.string());
 // Commands (im.subscriptions.commands.v1)
 export const AddSubscribersCommand = messageType(
   'subscribers.add',
-  z.object({ channel: channelRefSchema, uids: uidList.default([]), reset: z.boolean().optional() }),
+  protoMessage({ channel: channelRefSchema, uids: uidList.default([]), reset: z.boolean().optional() }),
 );
-export const RemoveSubscribersCommand = messageType('subscribers.remove', z.object({ channel: channelRefSchema, uids: uidList }));
+export const RemoveSubscribersCommand = messageType('subscribers.remove', protoMessage({ channel: channelRefSchema, uids: uidList }));
 export const SUBSCRIPTION_COMMANDS = [AddSubscribersCommand, RemoveSubscribersCommand] as const;
 
 // Events (im.subscriptions.events.v1)
