@@ -1,4 +1,5 @@
 import { ChannelAttributes, ChannelCommand, ChannelState } from '@im/channels-domain';
+import { fieldMaskPaths } from '@im/contracts';
 import { assertNever, notFound, validateRequestText, validateUint64 } from '@im/shared-domain';
 
 /**
@@ -8,8 +9,10 @@ import { assertNever, notFound, validateRequestText, validateUint64 } from '@im/
 export interface ChannelRequest {
   channel?: { channelId?: string; channelType?: number } | null;
   attributes?: Partial<ChannelAttributes> | null;
-  updateMask?: { paths?: string[] } | null;
-  expectedVersion?: number | null;
+  /** `{ paths }` at runtime; the generated type says `string[]` (see fieldMaskPaths). */
+  updateMask?: Parameters<typeof fieldMaskPaths>[0];
+  /** A string when a Kafka command carries a uint64 above 2^53 - 1 (proto3 JSON). */
+  expectedVersion?: number | string | null;
 }
 
 export type ChannelCommandType = ChannelCommand['type'];
@@ -22,7 +25,7 @@ export function toChannelCommand(type: ChannelCommandType, req: ChannelRequest, 
     case 'channel.create':
       return { type, channel, attributes: req.attributes, now };
     case 'channel.update':
-      return { type, channel, attributes: req.attributes, updateMask: req.updateMask?.paths ?? [], expectedVersion: validateUint64('expected_version', req.expectedVersion, { invalid: 'INVALID_EXPECTED_VERSION' }), now };
+      return { type, channel, attributes: req.attributes, updateMask: fieldMaskPaths(req.updateMask), expectedVersion: validateUint64('expected_version', req.expectedVersion, { invalid: 'INVALID_EXPECTED_VERSION' }), now };
     case 'channel.delete':
       return { type, channel, now };
     default:

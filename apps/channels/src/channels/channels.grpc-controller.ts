@@ -1,3 +1,4 @@
+import { ChannelServiceController } from '@im/contracts';
 import { validateChannelRef } from '@im/shared-domain';
 import { Controller } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
@@ -6,7 +7,7 @@ import { ChannelCommandType, ChannelRequest, requireLive, toChannelCommand, toCh
 
 /** im.v1.ChannelService: request → command → write path → `Channel`. No logic of its own. */
 @Controller()
-export class ChannelsGrpcController {
+export class ChannelsGrpcController implements ChannelServiceController {
   constructor(private readonly commands: ChannelCommands) {}
 
   private async run(type: ChannelCommandType, req: ChannelRequest) {

@@ -1,3 +1,4 @@
+import { ConversationServiceController } from '@im/contracts';
 import { Controller } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { ConversationCommands, ConversationRequest, toConversationCommand } from './conversation-commands';
@@ -5,7 +6,7 @@ import { SyncConversations } from './sync-conversations';
 
 /** im.v1.ConversationService: request → command or query → response. No logic of its own. */
 @Controller()
-export class ConversationsGrpcController {
+export class ConversationsGrpcController implements ConversationServiceController {
   constructor(
     private readonly commands: ConversationCommands,
     private readonly query: SyncConversations,

@@ -1,11 +1,11 @@
-import { COMMAND_SERVICE } from '@im/contracts';
+import { COMMAND_SERVICE, CommandServiceController } from '@im/contracts';
 import { Controller } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { CommandStream } from './command-stream';
 
 /** im.v1.CommandService: request → command stream → response. */
 @Controller()
-export class CommandsGrpcController {
+export class CommandsGrpcController implements CommandServiceController {
   constructor(private readonly stream: CommandStream) {}
 
   @GrpcMethod(COMMAND_SERVICE, 'SyncCommands')

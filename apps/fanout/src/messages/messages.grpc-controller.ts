@@ -1,4 +1,4 @@
-import { MESSAGE_SERVICE } from '@im/contracts';
+import { MESSAGE_SERVICE, MessageServiceController } from '@im/contracts';
 import { Controller } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { MessageCommands, SyncInput } from './message-commands';
@@ -6,7 +6,7 @@ import { SendMessageInput } from './message.mapper';
 
 /** im.v1.MessageService unary methods: request → write path or query → response. */
 @Controller()
-export class MessagesGrpcController {
+export class MessagesGrpcController implements Pick<MessageServiceController, 'sendMessage' | 'syncMessages'> {
   constructor(private readonly messages: MessageCommands) {}
 
   @GrpcMethod(MESSAGE_SERVICE, 'SendMessage')

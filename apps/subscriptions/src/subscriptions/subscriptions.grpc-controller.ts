@@ -1,3 +1,4 @@
+import { SubscriptionServiceController } from '@im/contracts';
 import { Controller } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { MembershipCommands } from './membership-commands';
@@ -5,7 +6,7 @@ import { ListSubscribersRequest, MembershipRequest, toMembershipCommand } from '
 
 /** im.v1.SubscriptionService: request → command → write path → response. No logic of its own. */
 @Controller()
-export class SubscriptionsGrpcController {
+export class SubscriptionsGrpcController implements SubscriptionServiceController {
   constructor(private readonly commands: MembershipCommands) {}
 
   @GrpcMethod('SubscriptionService', 'AddSubscribers')
