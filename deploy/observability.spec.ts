@@ -13,7 +13,24 @@ const read = (path: string) => readFileSync(join(__dirname, path), 'utf8');
 const TARGET_LABELS = ['job', 'instance', 'pod', 'namespace', 'le'];
 /** PromQL words that look like identifiers but are not metric names. */
 const PROMQL_WORDS = new Set([
-  ...['sum', 'max', 'min', 'avg', 'count', 'rate', 'increase', 'irate', 'deriv', 'delta', 'histogram_quantile', 'absent', 'clamp_min', 'clamp_max', 'topk', 'bottomk'],
+  ...[
+    'sum',
+    'max',
+    'min',
+    'avg',
+    'count',
+    'rate',
+    'increase',
+    'irate',
+    'deriv',
+    'delta',
+    'histogram_quantile',
+    'absent',
+    'clamp_min',
+    'clamp_max',
+    'topk',
+    'bottomk',
+  ],
   ...['by', 'without', 'and', 'or', 'unless', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset'],
 ]);
 
@@ -81,7 +98,9 @@ describe('PromQL checks', () => {
       metrics: ['im_kafka_records_applied_total'],
       labels: ['job', 'topic', 'job', 'group'],
     });
-    expect(analyse('histogram_quantile(0.99, sum by (le) (rate(im_grpc_request_duration_seconds_bucket[5m])))').metrics).toEqual(['im_grpc_request_duration_seconds_bucket']);
+    expect(analyse('histogram_quantile(0.99, sum by (le) (rate(im_grpc_request_duration_seconds_bucket[5m])))').metrics).toEqual([
+      'im_grpc_request_duration_seconds_bucket',
+    ]);
     expect(() => expectOnlyRegistered(known, 'typo', 'sum(rate(im_grpc_request_total[5m]))')).toThrow();
     expect(() => expectOnlyRegistered(known, 'label typo', 'sum by (grup) (im_kafka_consumer_lag)')).toThrow();
     expect(() => expectOnlyRegistered(known, 'unbalanced', 'sum(rate(im_grpc_requests_total[5m])')).toThrow();
@@ -167,7 +186,16 @@ describe('deploy/prometheus/alerts.yaml', () => {
 
   it('alerts on server errors, latency, lag, failing or stalled consumers, dead letters and the outbox', () => {
     const all = alerts.map((a) => a.expr).join('\n');
-    for (const metric of ['im_grpc_requests_total', 'im_grpc_request_duration_seconds_bucket', 'im_kafka_consumer_lag', 'im_kafka_consumer_errors_total', 'im_kafka_records_applied_total', 'im_kafka_dead_letters_total', 'im_outbox_backlog', 'im_outbox_published_total']) {
+    for (const metric of [
+      'im_grpc_requests_total',
+      'im_grpc_request_duration_seconds_bucket',
+      'im_kafka_consumer_lag',
+      'im_kafka_consumer_errors_total',
+      'im_kafka_records_applied_total',
+      'im_kafka_dead_letters_total',
+      'im_outbox_backlog',
+      'im_outbox_published_total',
+    ]) {
       expect({ metric, alerted: all.includes(metric) }).toEqual({ metric, alerted: true });
     }
   });

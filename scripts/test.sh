@@ -56,7 +56,8 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 export TEST_DATABASE_URL DATABASE_URL="$TEST_DATABASE_URL" KAFKA_BROKERS
 
-step "lint (eslint + module boundaries, buf lint, buf breaking against the published contract)"
+step "lint (prettier, eslint + module boundaries, buf lint, buf breaking against the published contract)"
+npm run --silent format:check
 npx nx run-many -t lint --outputStyle=static
 npx buf lint
 npm run --silent proto:breaking

@@ -196,7 +196,8 @@ describe.each(TARGETS)('kubectl kustomize %s', (target) => {
     if (target === 'overlays/local') {
       // The local overlay's example generator, with values nobody could mistake for real ones.
       expect(secrets.map((s) => s.metadata.name).sort()).toEqual(['im-grpc-auth', 'im-postgres']);
-      for (const secret of secrets) for (const value of Object.values<string>(secret.data)) expect(Buffer.from(value, 'base64').toString()).toMatch(/^local-only-/);
+      for (const secret of secrets)
+        for (const value of Object.values<string>(secret.data)) expect(Buffer.from(value, 'base64').toString()).toMatch(/^local-only-/);
     } else {
       expect(secrets).toEqual([]);
     }
@@ -212,7 +213,11 @@ describe.each(TARGETS)('kubectl kustomize %s', (target) => {
 
 describe('components', () => {
   const added = (target: string) => {
-    const base = new Set(render('tests/all').filter((o) => !COMPONENT_KINDS.has(o.kind)).map(idOf));
+    const base = new Set(
+      render('tests/all')
+        .filter((o) => !COMPONENT_KINDS.has(o.kind))
+        .map(idOf),
+    );
     return render(target).filter((o) => !base.has(idOf(o)));
   };
   const COMPONENT_KINDS = new Set(['NetworkPolicy', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ServiceMonitor', 'PrometheusRule']);
@@ -243,7 +248,13 @@ describe('components', () => {
       return found;
     };
     for (const name of ['allow-grpc-from-gateways', 'allow-metrics-from-prometheus']) {
-      expect({ name, selected: ofKind(objects, 'Deployment').filter((d) => selects(policy(name), d)).map((d) => d.metadata.name).sort() }).toEqual({
+      expect({
+        name,
+        selected: ofKind(objects, 'Deployment')
+          .filter((d) => selects(policy(name), d))
+          .map((d) => d.metadata.name)
+          .sort(),
+      }).toEqual({
         name,
         selected: Object.keys(APPS).sort(),
       });
@@ -259,7 +270,10 @@ describe('components', () => {
     for (const h of ofKind(objects, 'HorizontalPodAutoscaler')) {
       const env = environmentOf(objects, podSpecOf(deployment(objects, h.spec.scaleTargetRef.name)).containers[0]);
       const partitions = Number(env.KAFKA_TOPIC_PARTITIONS);
-      expect({ hpa: h.metadata.name, fits: h.spec.minReplicas <= h.spec.maxReplicas && h.spec.maxReplicas <= partitions }).toEqual({ hpa: h.metadata.name, fits: true });
+      expect({ hpa: h.metadata.name, fits: h.spec.minReplicas <= h.spec.maxReplicas && h.spec.maxReplicas <= partitions }).toEqual({
+        hpa: h.metadata.name,
+        fits: true,
+      });
     }
   });
 
@@ -276,7 +290,9 @@ describe('components', () => {
     expect(hpas.map((h) => h.spec.scaleTargetRef.name).sort()).toEqual(Object.keys(APPS).sort());
     for (const h of hpas) {
       expect(h.apiVersion).toBe('autoscaling/v2');
-      expect(h.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: expect.any(Number) } } }]);
+      expect(h.spec.metrics).toEqual([
+        { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: expect.any(Number) } } },
+      ]);
       expect(h.spec.minReplicas).toBeGreaterThanOrEqual(2);
     }
   });
@@ -288,7 +304,7 @@ describe('components', () => {
     for (const p of pdbs) expect(p.spec.selector.matchLabels).toEqual(deployment(objects, p.metadata.name).spec.selector.matchLabels);
   });
 
-  it('prometheus-operator: a ServiceMonitor on every Service\'s metrics port, and the alert rules as a PrometheusRule', () => {
+  it("prometheus-operator: a ServiceMonitor on every Service's metrics port, and the alert rules as a PrometheusRule", () => {
     const objects = render('tests/prometheus-operator');
     const [monitor] = ofKind(objects, 'ServiceMonitor');
     const selected = ofKind(objects, 'Service').filter((svc) =>
@@ -328,7 +344,9 @@ describe('components', () => {
       const mount = container.volumeMounts.find((m: K8sObject) => pod.volumes.find((v: K8sObject) => v.name === m.name)?.secret?.secretName === 'im-grpc-tls');
       expect(mount).toMatchObject({ readOnly: true });
       // Keys of a kubernetes.io/tls Secret, ca.crt as cert-manager writes it.
-      expect([env.GRPC_TLS_CERT_FILE, env.GRPC_TLS_KEY_FILE, env.GRPC_TLS_CLIENT_CA_FILE]).toEqual(['tls.crt', 'tls.key', 'ca.crt'].map((key) => `${mount.mountPath}/${key}`));
+      expect([env.GRPC_TLS_CERT_FILE, env.GRPC_TLS_KEY_FILE, env.GRPC_TLS_CLIENT_CA_FILE]).toEqual(
+        ['tls.crt', 'tls.key', 'ca.crt'].map((key) => `${mount.mountPath}/${key}`),
+      );
       // The kubelet's gRPC probe cannot do TLS: all three probes use the HTTP port.
       expect(container.ports.find((p: K8sObject) => p.name === 'http').containerPort).toBe(ports.http);
       expect([container.startupProbe, container.readinessProbe, container.livenessProbe].map((probe) => probe.grpc ?? probe.httpGet)).toEqual([
@@ -350,7 +368,10 @@ describe('overlays', () => {
       const hpa = ofKind(objects, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === name);
       expect(hpa?.spec.minReplicas).toBeGreaterThanOrEqual(3);
       expect(hpa?.spec.minReplicas).toBeGreaterThan(deployment(render('overlays/local'), name).spec.replicas);
-      expect(d.spec.template.spec.topologySpreadConstraints.map((t: K8sObject) => t.topologyKey)).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
+      expect(d.spec.template.spec.topologySpreadConstraints.map((t: K8sObject) => t.topologyKey)).toEqual([
+        'topology.kubernetes.io/zone',
+        'kubernetes.io/hostname',
+      ]);
       expect(d.spec.template.metadata.annotations?.['prometheus.io/scrape']).toBe('true');
     }
     const images = workloads(objects).flatMap((w) => podSpecOf(w).containers.map((c: K8sObject) => c.image as string));
@@ -392,7 +413,8 @@ describe('overlays', () => {
     const objects = render(target);
     const [namespace] = ofKind(objects, 'Namespace');
     expect(namespace.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
-    for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect({ o: idOf(o), ns: o.metadata.namespace }).toEqual({ o: idOf(o), ns: namespace.metadata.name });
+    for (const o of objects.filter((x) => x.kind !== 'Namespace'))
+      expect({ o: idOf(o), ns: o.metadata.namespace }).toEqual({ o: idOf(o), ns: namespace.metadata.name });
   });
 });
 

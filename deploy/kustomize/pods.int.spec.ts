@@ -55,7 +55,9 @@ it('the migration Job migrates every schema with its own command and environment
   const [container] = podSpecOf(job).containers;
   const env = podEnvironment(objects, container, { grpc: 0, http: 0 });
   const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
-    execFile('sh', [ENTRYPOINT, ...container.args], { cwd: REPO_ROOT, env }, (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve({ stdout: out }))),
+    execFile('sh', [ENTRYPOINT, ...container.args], { cwd: REPO_ROOT, env }, (error, out, err) =>
+      error ? reject(new Error(`${error.message}\n${err}`)) : resolve({ stdout: out }),
+    ),
   );
   for (const schema of Object.keys(APPS)) expect(stdout).toMatch(new RegExp(`^${schema}: (applied|up to date)`, 'm'));
 });
@@ -75,7 +77,11 @@ describe.each(Object.keys(APPS))('the %s pod', (name) => {
     grace = pod.terminationGracePeriodSeconds;
     ports = { grpc: await freePort(), http: await freePort() };
     // No arguments: the image's entrypoint starts the service its build chose (IM_APP).
-    child = spawn('sh', [ENTRYPOINT], { cwd: REPO_ROOT, env: { ...podEnvironment(objects, container, ports), IM_APP: name }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('sh', [ENTRYPOINT], {
+      cwd: REPO_ROOT,
+      env: { ...podEnvironment(objects, container, ports), IM_APP: name },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     logs = output(child);
     exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   });

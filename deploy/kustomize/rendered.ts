@@ -24,7 +24,11 @@ export function render(target: string): K8sObject[] {
   if (!objects) {
     let yaml: string;
     try {
-      yaml = execFileSync('kubectl', ['kustomize', join(KUSTOMIZE, target)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+      yaml = execFileSync('kubectl', ['kustomize', join(KUSTOMIZE, target)], {
+        encoding: 'utf8',
+        maxBuffer: 16 * 1024 * 1024,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (error) {
       const e = error as NodeJS.ErrnoException & { stderr?: string };
       if (e.code === 'ENOENT') throw new Error('kubectl (with its built-in kustomize, v1.27 or later) is required to render deploy/kustomize');

@@ -28,11 +28,14 @@ async function crowdedGroups(allowedMembers: number): Promise<string[]> {
 /** Before our services start: waits up to `maxWaitMs` for no one else to consume in their groups. */
 export async function waitUntilGroupsFree(maxWaitMs: number): Promise<void> {
   const deadline = Date.now() + maxWaitMs;
-  for (let loggedAt = 0; ; ) {
+  for (let loggedAt = 0; ;) {
     const busy = await crowdedGroups(0);
     if (busy.length === 0) return;
     if (Date.now() > deadline) {
-      throw new Error(`other services consume on this broker in the groups the bench's services join: ${busy.join(', ')}. ` + 'Stop them, or point KAFKA_BROKERS at a broker of its own.');
+      throw new Error(
+        `other services consume on this broker in the groups the bench's services join: ${busy.join(', ')}. ` +
+          'Stop them, or point KAFKA_BROKERS at a broker of its own.',
+      );
     }
     if (Date.now() - loggedAt > 30_000) {
       log(`waiting for other consumers to leave: ${busy.join(', ')}`);
@@ -46,6 +49,9 @@ export async function waitUntilGroupsFree(maxWaitMs: number): Promise<void> {
 export async function assertGroupsNotShared(): Promise<void> {
   const shared = await crowdedGroups(1);
   if (shared.length > 0) {
-    throw new Error(`another system joined the consumer groups of the bench's services (${shared.join(', ')}); stopping, as no figure would hold. ` + 'Rerun when the broker is free, or on a broker of its own.');
+    throw new Error(
+      `another system joined the consumer groups of the bench's services (${shared.join(', ')}); stopping, as no figure would hold. ` +
+        'Rerun when the broker is free, or on a broker of its own.',
+    );
   }
 }

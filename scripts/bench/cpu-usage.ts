@@ -60,7 +60,10 @@ const machineBusyTicks = () => {
   return user + nice + system + irq + softirq + (steal ?? 0);
 };
 
-const allPids = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+const allPids = () =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
 
 /** Direct children of a process (e.g. the backends of a Postgres postmaster). */
 export const childrenOf = (pid: number) => allPids().filter((p) => Number(statFields(p)?.[1]) === pid);

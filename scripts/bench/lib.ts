@@ -32,11 +32,16 @@ export async function runConcurrently(count: number, concurrency: number, task: 
 
 /** A markdown table; `align` has one letter per column, `l` or `r`. */
 export const table = (headers: string[], rows: string[][], align: string) =>
-  [`| ${headers.join(' | ')} |`, `| ${headers.map((_, i) => (align[i] === 'r' ? '---:' : '---')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  [
+    `| ${headers.join(' | ')} |`,
+    `| ${headers.map((_, i) => (align[i] === 'r' ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 
 export const log = (...parts: unknown[]) => process.stderr.write(`[bench] ${parts.join(' ')}\n`);
 
-export const machine = () => `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+export const machine = () =>
+  `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 
 /** Replaces the `## <title>` section of `file` (docs/benchmarks.md; up to the next `## `) with `body`. */
 export function writeReportSection(title: string, body: string, file = join(REPO_ROOT, 'docs/benchmarks.md')): void {

@@ -42,7 +42,7 @@ class ServerStream {
 
 /** The 'M' (message) field of a NoticeResponse body: fields are a type byte and a C string, ended by a 0 byte. */
 function noticeMessage(body: Buffer): string {
-  for (let at = 0; at < body.length && body[at] !== 0; ) {
+  for (let at = 0; at < body.length && body[at] !== 0;) {
     const type = body[at];
     const end = body.indexOf(0, at + 1);
     if (end < 0) break;

@@ -24,8 +24,19 @@ export function kafkaRawProduceLimit(records = 200_000, recordSize = 300): Kafka
   java('org.apache.kafka.tools.TopicCommand', ['--bootstrap-server', brokers, '--create', '--topic', topic, '--partitions', '3', '--replication-factor', '1']);
   try {
     const out = java('org.apache.kafka.tools.ProducerPerformance', [
-      '--topic', topic, '--num-records', String(records), '--record-size', String(recordSize), '--throughput', '-1',
-      '--producer-props', `bootstrap.servers=${brokers}`, 'acks=all', 'enable.idempotence=true', 'linger.ms=5',
+      '--topic',
+      topic,
+      '--num-records',
+      String(records),
+      '--record-size',
+      String(recordSize),
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${brokers}`,
+      'acks=all',
+      'enable.idempotence=true',
+      'linger.ms=5',
     ]);
     const last = out.trim().split('\n').pop() ?? '';
     const m = /([\d.]+) records\/sec \(([\d.]+) MB\/sec\)/.exec(last);
@@ -66,7 +77,10 @@ export async function postgresRawInsertLimits(opts: { batchedRows: number; batch
     let t0 = performance.now();
     for (let i = 0; i < opts.batchedRows; i += opts.batch) {
       await client.query('BEGIN');
-      await client.query(`INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])`, rowsOf(i, Math.min(opts.batch, opts.batchedRows - i)));
+      await client.query(
+        `INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])`,
+        rowsOf(i, Math.min(opts.batch, opts.batchedRows - i)),
+      );
       await client.query('COMMIT');
     }
     const batchedPerSec = opts.batchedRows / ((performance.now() - t0) / 1000);

@@ -19,7 +19,8 @@ type Totals = Map<string, number>;
 /** `<name>_sum` and `<name>_count` series of the text format, keyed by name and labels. */
 function histogramTotals(text: string): Totals {
   const totals: Totals = new Map();
-  for (const m of text.matchAll(/^(im_send_batch_(?:size|stage_seconds)_(?:sum|count))(\{[^}]*\})?\s+(\S+)$/gm)) totals.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  for (const m of text.matchAll(/^(im_send_batch_(?:size|stage_seconds)_(?:sum|count))(\{[^}]*\})?\s+(\S+)$/gm))
+    totals.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
   return totals;
 }
 

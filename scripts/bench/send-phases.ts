@@ -77,13 +77,24 @@ const sendTask =
   };
 
 /** Every member is attached once, so each acknowledged send owes one delivery per member. */
-async function awaitDelivery(gateways: Gateways, phase: string, expected: number, startedAt: number, settings: SendBenchSettings): Promise<PhaseResult['delivery']> {
+async function awaitDelivery(
+  gateways: Gateways,
+  phase: string,
+  expected: number,
+  startedAt: number,
+  settings: SendBenchSettings,
+): Promise<PhaseResult['delivery']> {
   const arrived = await gateways.awaitDeliveries(phase, expected, settings.deliveryQuietMs);
   const seconds = (arrived.lastAt - startedAt) / 1000;
   return { delivered: arrived.deliveries, expected, perSec: seconds > 0 ? arrived.deliveries / seconds : 0, streamsEnded: gateways.ended.length };
 }
 
-export async function runPhase(target: Target, settings: SendBenchSettings, load: (task: Task) => Promise<LoadResult>, opts: { sampleCpu?: boolean } = {}): Promise<PhaseResult> {
+export async function runPhase(
+  target: Target,
+  settings: SendBenchSettings,
+  load: (task: Task) => Promise<LoadResult>,
+  opts: { sampleCpu?: boolean } = {},
+): Promise<PhaseResult> {
   const phase = `p${++phases}`;
   await assertGroupsNotShared();
   const probe = new EventLoopProbe(target.sys.fanout.httpPort);
@@ -107,7 +118,18 @@ export async function runPhase(target: Target, settings: SendBenchSettings, load
   await assertGroupsNotShared();
   const latency = latencySummary(result.latenciesMs);
   if (result.errors > 0) log(`${fmt(result.errors)} sends failed: ${result.errorReasons.join('; ')}`);
-  return { load: result, p50Ms: latency.p50, p99Ms: latency.p99, delivery, stallMaxMs: stalls.maxMs, gc: stalls.gc, batches, cpu: cpuUsage, statements, window };
+  return {
+    load: result,
+    p50Ms: latency.p50,
+    p99Ms: latency.p99,
+    delivery,
+    stallMaxMs: stalls.maxMs,
+    gc: stalls.gc,
+    batches,
+    cpu: cpuUsage,
+    statements,
+    window,
+  };
 }
 
 /** Closed loop at the workload's concurrency: gateways sending on SendMessages streams carry many users' sends at once. */
@@ -153,7 +175,13 @@ export async function runWorkload(sys: SystemUnderTest, spec: WorkloadSpec, sett
   const groups = await createGroups(sys, spec.groups, spec.members);
   const results: ModeResult[] = [];
   for (const mode of spec.gateways ? (['per-uid', 'batched', 'audiences'] as const) : [undefined]) {
-    const gateways = mode && (await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode }));
+    const gateways =
+      mode &&
+      (await Gateways.open(
+        sys.fanout.grpcAddress,
+        groups.flatMap((g) => g.members),
+        { count: settings.gatewayStreams, mode },
+      ));
     const ingress = spec.ingressStreams ? new IngressStreams(sys.fanout.grpcAddress, spec.ingressStreams) : undefined;
     const target = { sys, groups, gateways, ingress };
     try {
@@ -193,7 +221,11 @@ function saturation(step: PhaseResult, firstP99Ms: number): string | undefined {
 export async function runSweep(sys: SystemUnderTest, spec: WorkloadSpec, settings: SendBenchSettings, startPerSec: number): Promise<SweepResult> {
   log(`sweep: creating ${fmt(spec.groups)} × ${fmt(spec.members)} members`);
   const groups = await createGroups(sys, spec.groups, spec.members);
-  const gateways = await Gateways.open(sys.fanout.grpcAddress, groups.flatMap((g) => g.members), { count: settings.gatewayStreams, mode: FASTEST_MODE });
+  const gateways = await Gateways.open(
+    sys.fanout.grpcAddress,
+    groups.flatMap((g) => g.members),
+    { count: settings.gatewayStreams, mode: FASTEST_MODE },
+  );
   const steps: PhaseResult[] = [];
   let stopReason = 'the step limit was reached';
   try {

@@ -50,7 +50,9 @@ function streamsLabel(r: { mode?: string; frames?: Gateways['frames'] }): string
 
 function loadLabel(settings: SendBenchSettings, phase: PhaseResult): string {
   const open = phase.load as Partial<OpenLoopResult>;
-  return open.offeredPerSec === undefined ? `closed, ${phase.load.concurrency ?? settings.senders} senders` : `open, ${fmt(open.offeredPerSec, 1)} msg/s offered`;
+  return open.offeredPerSec === undefined
+    ? `closed, ${phase.load.concurrency ?? settings.senders} senders`
+    : `open, ${fmt(open.offeredPerSec, 1)} msg/s offered`;
 }
 
 /** A reason short enough for a table cell, without the characters that would break it. */
@@ -93,7 +95,12 @@ function workloadRows(r: SendBenchResults): string[][] {
 }
 
 function contractSentence(c: SendBenchResults['contract'], workloads: ModeResult[]): string {
-  const fields = { '`Attach.batched`': c.attachBatched, '`Delivery.uids`': c.deliveryUids, '`Attach.audiences`': c.attachAudiences, '`Delivery.audience`': c.deliveryAudience };
+  const fields = {
+    '`Attach.batched`': c.attachBatched,
+    '`Delivery.uids`': c.deliveryUids,
+    '`Attach.audiences`': c.attachAudiences,
+    '`Delivery.audience`': c.deliveryAudience,
+  };
   const missing = Object.keys(fields).filter((name) => !fields[name as keyof typeof fields]);
   const contract =
     missing.length === 0
@@ -124,7 +131,21 @@ Then the fanout's longest event-loop stall during the phase (see below); notes l
 in-flight cap hits.
 
 ${table(
-  ['workload', 'streams', 'load', 'acked sends', 'messages/s', 'deliveries/s', 'delivered / expected', 'streams ended', 'send-ack p50 (ms)', 'send-ack p99 (ms)', 'fanout max event-loop stall (ms)', 'fanout GC pauses over 10 ms: scavenges / mark-compacts', 'notes'],
+  [
+    'workload',
+    'streams',
+    'load',
+    'acked sends',
+    'messages/s',
+    'deliveries/s',
+    'delivered / expected',
+    'streams ended',
+    'send-ack p50 (ms)',
+    'send-ack p99 (ms)',
+    'fanout max event-loop stall (ms)',
+    'fanout GC pauses over 10 ms: scavenges / mark-compacts',
+    'notes',
+  ],
   workloadRows(r),
   'lllrrrrrrrrrl',
 )}
@@ -172,9 +193,16 @@ ${table(['offered msg/s', 'achieved msg/s', 'send-ack p50 (ms)', 'send-ack p99 (
 
 function cpuSection(r: SendBenchResults): string {
   const runs: { name: string; cpu: CpuUsage }[] = [
-    ...r.workloads.flatMap((w) => (w.closed.cpu ? [{ name: `${w.spec.key})${w.mode ? ` ${w.mode}` : ''}${w.spec.ingressStreams ? ' SendMessages' : ''}`, cpu: w.closed.cpu }] : [])),
+    ...r.workloads.flatMap((w) =>
+      w.closed.cpu ? [{ name: `${w.spec.key})${w.mode ? ` ${w.mode}` : ''}${w.spec.ingressStreams ? ' SendMessages' : ''}`, cpu: w.closed.cpu }] : [],
+    ),
     ...(r.profile?.run.cpu
-      ? [{ name: `${r.profile.spec.key})${r.profile.spec.gateways ? ` ${FASTEST_MODE}` : ''}${r.profile.spec.ingressStreams ? ' SendMessages' : ''}, profiled`, cpu: r.profile.run.cpu }]
+      ? [
+          {
+            name: `${r.profile.spec.key})${r.profile.spec.gateways ? ` ${FASTEST_MODE}` : ''}${r.profile.spec.ingressStreams ? ' SendMessages' : ''}, profiled`,
+            cpu: r.profile.run.cpu,
+          },
+        ]
       : []),
   ];
   if (runs.length === 0) return '';
@@ -196,7 +224,9 @@ ${table(['process', ...runs.map((run) => run.name)], rows, 'l' + 'r'.repeat(runs
 
 function batchSection(r: SendBenchResults): string {
   const runs = r.workloads.flatMap((w) =>
-    [w.closed, w.open].flatMap((phase) => (phase?.batches ? [{ name: `${workloadName(w.spec)}${w.mode ? ` (${w.mode})` : ''}`, load: loadLabel(r.settings, phase), b: phase.batches }] : [])),
+    [w.closed, w.open].flatMap((phase) =>
+      phase?.batches ? [{ name: `${workloadName(w.spec)}${w.mode ? ` (${w.mode})` : ''}`, load: loadLabel(r.settings, phase), b: phase.batches }] : [],
+    ),
   );
   if (runs.length === 0) return '';
   const rows = runs.map(({ name, load, b }) => [name, load, fmt(b.batches), fmt(b.meanSize, 1), ...SEND_BATCH_STAGES.map((stage) => ms(b.stageMeanMs[stage]))]);
@@ -229,7 +259,9 @@ function statementSection(r: SendBenchResults): string {
       fmt(st.execMs / Math.max(1, st.calls), 3),
       fmt(st.rows / Math.max(1, st.calls), 1),
     ]);
-    return [`#### ${name}\n\n${table(['statement', 'calls', 'per send batch', 'plans', 'plan (ms per call)', 'execution (ms per call)', 'rows per call'], rows, 'lrrrrrr')}`];
+    return [
+      `#### ${name}\n\n${table(['statement', 'calls', 'per send batch', 'plans', 'plan (ms per call)', 'execution (ms per call)', 'rows per call'], rows, 'lrrrrrr')}`,
+    ];
   });
   if (parts.length === 0) return '';
   return `### Postgres statements during the saturated runs
@@ -284,9 +316,18 @@ The broker's and the database's own limits on this machine, measured while the s
 ${table(
   ['limit', 'value'],
   [
-    [`Kafka ProducerPerformance: ${fmt(kafka.records)} records of ${kafka.recordSize} bytes, acks=all, idempotent, linger.ms=5, 3 partitions`, `${fmt(kafka.recordsPerSec)} records/s (${fmt(kafka.mbPerSec, 1)} MB/s)`],
-    [`Postgres INSERT into a logged table, ${postgres.batched.batch} rows per INSERT (arrays from the client) and one COMMIT per batch, ${fmt(postgres.batched.rows)} rows, ${settings}`, `${fmt(postgres.batched.rowsPerSec)} rows/s`],
-    [`Postgres INSERT into a logged table, 1 row per transaction (autocommit INSERT, one round trip each), ${fmt(postgres.singleRow.rows)} rows, ${settings}`, `${fmt(postgres.singleRow.rowsPerSec)} rows/s`],
+    [
+      `Kafka ProducerPerformance: ${fmt(kafka.records)} records of ${kafka.recordSize} bytes, acks=all, idempotent, linger.ms=5, 3 partitions`,
+      `${fmt(kafka.recordsPerSec)} records/s (${fmt(kafka.mbPerSec, 1)} MB/s)`,
+    ],
+    [
+      `Postgres INSERT into a logged table, ${postgres.batched.batch} rows per INSERT (arrays from the client) and one COMMIT per batch, ${fmt(postgres.batched.rows)} rows, ${settings}`,
+      `${fmt(postgres.batched.rowsPerSec)} rows/s`,
+    ],
+    [
+      `Postgres INSERT into a logged table, 1 row per transaction (autocommit INSERT, one round trip each), ${fmt(postgres.singleRow.rows)} rows, ${settings}`,
+      `${fmt(postgres.singleRow.rowsPerSec)} rows/s`,
+    ],
   ],
   'lr',
 )}`;

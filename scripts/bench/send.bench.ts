@@ -64,7 +64,9 @@ async function measureRawLimits(s: SendBenchSettings, results: SendBenchResults)
 async function measureProfiles(s: SendBenchSettings, results: SendBenchResults): Promise<void> {
   const dir = join(REPO_ROOT, '.cache/bench/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
   const spec = workloads(s).find((w) => (s.profileWorkload === 'a-streams' ? w.key === 'a' && w.ingressStreams : w.key === s.profileWorkload))!;
-  log(`profiled saturated run: ${fmt(spec.groups)} × ${spec.members}${spec.gateways ? `, ${FASTEST_MODE} streams` : ', no gateway'}${spec.ingressStreams ? `, sent on ${spec.ingressStreams} SendMessages streams` : ''}`);
+  log(
+    `profiled saturated run: ${fmt(spec.groups)} × ${spec.members}${spec.gateways ? `, ${FASTEST_MODE} streams` : ', no gateway'}${spec.ingressStreams ? `, sent on ${spec.ingressStreams} SendMessages streams` : ''}`,
+  );
   const sys = await SystemUnderTest.start({ brokerWaitMs: s.brokerWaitMs, profileDir: dir });
   let run: PhaseResult | undefined;
   try {

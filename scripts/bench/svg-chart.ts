@@ -53,26 +53,55 @@ export function latencyChartSvg(points: LoadPoint[], title: string, subtitles: s
   const yTicks = logTicks(Math.min(...latencies), Math.max(...latencies));
   const [yMin, yMax] = [yTicks[0], yTicks[yTicks.length - 1]];
   const x = (v: number) => PLOT.left + (v / xMax) * (PLOT.right - PLOT.left);
-  const yLatency = (ms: number) => PLOT.bottom - ((Math.log10(Math.max(ms, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin) || 1)) * (PLOT.bottom - PLOT.top);
+  const yLatency = (ms: number) =>
+    PLOT.bottom - ((Math.log10(Math.max(ms, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin) || 1)) * (PLOT.bottom - PLOT.top);
   const yRate = (v: number) => PLOT.bottom - (v / xMax) * (PLOT.bottom - PLOT.top);
   const font = fontAttrs(12);
 
   const grid = [
-    ...xTicks.map((t) => `<line x1="${x(t)}" y1="${PLOT.top}" x2="${x(t)}" y2="${PLOT.bottom}" stroke="${COLORS.grid}"/>` + text(x(t), PLOT.bottom + 18, num(t), `${font} text-anchor="middle"`)),
-    ...yTicks.map((t) => `<line x1="${PLOT.left}" y1="${yLatency(t)}" x2="${PLOT.right}" y2="${yLatency(t)}" stroke="${COLORS.grid}"/>` + text(PLOT.left - 8, yLatency(t) + 4, num(t), `${font} text-anchor="end"`)),
+    ...xTicks.map(
+      (t) =>
+        `<line x1="${x(t)}" y1="${PLOT.top}" x2="${x(t)}" y2="${PLOT.bottom}" stroke="${COLORS.grid}"/>` +
+        text(x(t), PLOT.bottom + 18, num(t), `${font} text-anchor="middle"`),
+    ),
+    ...yTicks.map(
+      (t) =>
+        `<line x1="${PLOT.left}" y1="${yLatency(t)}" x2="${PLOT.right}" y2="${yLatency(t)}" stroke="${COLORS.grid}"/>` +
+        text(PLOT.left - 8, yLatency(t) + 4, num(t), `${font} text-anchor="end"`),
+    ),
     ...xTicks.map((t) => text(PLOT.right + 8, yRate(t) + 4, num(t), `${font} text-anchor="start"`)),
   ];
   const axes = [
     `<rect x="${PLOT.left}" y="${PLOT.top}" width="${PLOT.right - PLOT.left}" height="${PLOT.bottom - PLOT.top}" fill="none" stroke="${COLORS.axis}"/>`,
     text((PLOT.left + PLOT.right) / 2, PLOT.bottom + 40, 'offered load (messages/s)', `${font} text-anchor="middle"`),
-    text(20, (PLOT.top + PLOT.bottom) / 2, 'send-ack latency (ms, log scale)', `${font} text-anchor="middle" transform="rotate(-90 20 ${(PLOT.top + PLOT.bottom) / 2})"`),
-    text(WIDTH - 18, (PLOT.top + PLOT.bottom) / 2, 'achieved (acknowledged messages/s)', `${font} text-anchor="middle" transform="rotate(90 ${WIDTH - 18} ${(PLOT.top + PLOT.bottom) / 2})"`),
+    text(
+      20,
+      (PLOT.top + PLOT.bottom) / 2,
+      'send-ack latency (ms, log scale)',
+      `${font} text-anchor="middle" transform="rotate(-90 20 ${(PLOT.top + PLOT.bottom) / 2})"`,
+    ),
+    text(
+      WIDTH - 18,
+      (PLOT.top + PLOT.bottom) / 2,
+      'achieved (acknowledged messages/s)',
+      `${font} text-anchor="middle" transform="rotate(90 ${WIDTH - 18} ${(PLOT.top + PLOT.bottom) / 2})"`,
+    ),
   ];
   const series = [
     `<line x1="${x(0)}" y1="${yRate(0)}" x2="${x(xMax)}" y2="${yRate(xMax)}" stroke="${COLORS.achieved}" stroke-width="1" stroke-dasharray="2 3"/>`,
-    polyline(points.map((p) => [x(p.offeredPerSec), yRate(p.achievedPerSec)]), COLORS.achieved, true),
-    polyline(points.map((p) => [x(p.offeredPerSec), yLatency(p.p50Ms)]), COLORS.p50),
-    polyline(points.map((p) => [x(p.offeredPerSec), yLatency(p.p99Ms)]), COLORS.p99),
+    polyline(
+      points.map((p) => [x(p.offeredPerSec), yRate(p.achievedPerSec)]),
+      COLORS.achieved,
+      true,
+    ),
+    polyline(
+      points.map((p) => [x(p.offeredPerSec), yLatency(p.p50Ms)]),
+      COLORS.p50,
+    ),
+    polyline(
+      points.map((p) => [x(p.offeredPerSec), yLatency(p.p99Ms)]),
+      COLORS.p99,
+    ),
   ];
   const legend = (
     [
@@ -82,7 +111,10 @@ export function latencyChartSvg(points: LoadPoint[], title: string, subtitles: s
     ] as const
   ).map(([label, color, dashed], i) => {
     const [lx, ly] = [PLOT.left + i * 235, HEIGHT - 18];
-    return `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 24}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/>` + text(lx + 30, ly, label, fontAttrs(11));
+    return (
+      `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 24}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="6 4"' : ''}/>` +
+      text(lx + 30, ly, label, fontAttrs(11))
+    );
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">`,

@@ -2,7 +2,17 @@ import { CpuUsage } from './cpu-usage';
 import { fmt, latencySummary, table } from './lib';
 import { LagTrace } from './projection-lag';
 import { CapturedStatement } from './sync-explain';
-import { CostResult, ExplainResult, IDLE_WINDOW_MS, HistoryResult, LagResult, StorageFigures, StorageResult, SyncLatencyRow, VisibleResult } from './sync-steps';
+import {
+  CostResult,
+  ExplainResult,
+  IDLE_WINDOW_MS,
+  HistoryResult,
+  LagResult,
+  StorageFigures,
+  StorageResult,
+  SyncLatencyRow,
+  VisibleResult,
+} from './sync-steps';
 import { SyncBenchSettings } from './sync-settings';
 
 /** The `## bench:sync` section of docs/benchmarks.md and the plans file, from the results of one run. */
@@ -183,12 +193,19 @@ ${table(
 const perMessage = (f: StorageFigures) => (f.messages > 0 ? fmt(f.bytes / f.messages) : 'n/a');
 
 function storageSection(st: StorageResult): string {
-  const rows = [['after the seeding', st.before], ['after the pruner’s pass', st.afterPruning], ...(st.compacted ? [['after pruning and VACUUM FULL', st.compacted] as const] : [])] as const;
+  const rows = [
+    ['after the seeding', st.before],
+    ['after the pruner’s pass', st.afterPruning],
+    ...(st.compacted ? [['after pruning and VACUUM FULL', st.compacted] as const] : []),
+  ] as const;
   const verdict = st.pruned
     ? `The pruner deleted ${fmt(st.before.messages - st.afterPruning.messages)} of ${fmt(st.before.messages)} message rows.`
     : `**Pruner not present**: no message row was deleted within ${s1(st.waitedMs)} s of starting the service with
 \`MESSAGE_PRUNE_INTERVAL_MS=${st.pruneIntervalMs}\` (or it found nothing it may prune), so both figures are the same.`;
-  const top = st.before.tables.slice(0, 6).map((t) => `\`${t.name}\` ${mib(t.bytes)} MiB`).join(', ');
+  const top = st.before.tables
+    .slice(0, 6)
+    .map((t) => `\`${t.name}\` ${mib(t.bytes)} MiB`)
+    .join(', ');
   return `### Storage per message in the conversations schema
 
 Total relation size (\`pg_total_relation_size\`: heap, indexes, TOAST) of every table in the
@@ -237,12 +254,16 @@ captured by auto_explain (ANALYZE, BUFFERS) in the service's sessions.${
     e?.tableRows.length ? ` Rows in the conversations tables at the time: ${e.tableRows.map((t) => `\`${t.name}\` ${fmt(t.rows)}`).join(', ')}.` : ''
   }
 `;
-  if (!e || e.capture.method !== 'auto_explain') return `${head}\nNo plans in this run: ${e?.capture.method === 'none' ? e.capture.reason : 'auto_explain was not available'}.\n`;
+  if (!e || e.capture.method !== 'auto_explain')
+    return `${head}\nNo plans in this run: ${e?.capture.method === 'none' ? e.capture.reason : 'auto_explain was not available'}.\n`;
   const users = e.users.map(
     (u) =>
       `## User with ${fmt(u.size)} conversations\n\n` +
       u.statements
-        .map((st, i) => `### Statement ${i + 1}: ${st.topNode}, ${fmt(st.rowsExamined)} rows examined, ${ms(st.durationMs)} ms\n\n\`\`\`sql\n${st.sql}\n\`\`\`\n\n\`\`\`\n${st.plan}\n\`\`\``)
+        .map(
+          (st, i) =>
+            `### Statement ${i + 1}: ${st.topNode}, ${fmt(st.rowsExamined)} rows examined, ${ms(st.durationMs)} ms\n\n\`\`\`sql\n${st.sql}\n\`\`\`\n\n\`\`\`\n${st.plan}\n\`\`\``,
+        )
         .join('\n\n'),
   );
   return `${head}\n${users.join('\n\n')}\n`;

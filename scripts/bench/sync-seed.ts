@@ -138,7 +138,10 @@ const HISTORY_CHUNK = 200_000;
  * of them, and no projection downstream sees these messages. The channel id depends only on
  * `count`, so a later run on the same database reuses the messages (or completes a partial seed).
  */
-export async function seedHistory(services: { channels: GrpcTestClient; subscriptions: GrpcTestClient; messages: GrpcTestClient }, count: number): Promise<HistoryChannel> {
+export async function seedHistory(
+  services: { channels: GrpcTestClient; subscriptions: GrpcTestClient; messages: GrpcTestClient },
+  count: number,
+): Promise<HistoryChannel> {
   const channel = { channelId: `bench-history-${count}`, channelType: 2 };
   const reader = `bench-history-reader`;
   await services.channels.createChannel({ channel }).catch((error: { code?: number }) => {

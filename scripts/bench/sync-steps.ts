@@ -339,7 +339,8 @@ async function costPerMessage(conversations: GrpcTestClient, producer: SyncSyste
     const key = `2:${channel.channelId}`;
     const uids = Array.from({ length: members }, (_, i) => `${channel.channelId}-u${i}`);
     const adds = [];
-    for (let i = 0; i < uids.length; i += 1000) adds.push(envelope('subscribers.added', key, { channel, uids: uids.slice(i, i + 1000), membershipVersion: adds.length + 1 }));
+    for (let i = 0; i < uids.length; i += 1000)
+      adds.push(envelope('subscribers.added', key, { channel, uids: uids.slice(i, i + 1000), membershipVersion: adds.length + 1 }));
     await produceAll(producer, TOPICS.subscriptionsEvents, adds);
     await awaitProjection(conversations, uids[0]); // memberships applied
 

@@ -71,7 +71,12 @@ export class SyncSystem {
       producer = testKafka().producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       const service = conversations;
-      const lag = await ProjectionLagSampler.open({ schema: 'conversations', group: CONVERSATIONS_GROUP, topics: CONVERSATIONS_INPUTS, metricsPort: () => service.httpPort });
+      const lag = await ProjectionLagSampler.open({
+        schema: 'conversations',
+        group: CONVERSATIONS_GROUP,
+        topics: CONVERSATIONS_INPUTS,
+        metricsPort: () => service.httpPort,
+      });
       return new SyncSystem(sys, conversations, producer, lag, settings);
     } catch (error) {
       await producer?.disconnect();

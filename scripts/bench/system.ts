@@ -83,7 +83,10 @@ export class SystemUnderTest {
     return [
       ...SERVICES.map((name) => ({ label: `${name} service (node)`, pids: () => [this.processes[name].pid ?? -1] })),
       { label: `Kafka broker (java)${broker ? '' : ', not found on this machine'}`, pids: () => (broker ? [broker] : []) },
-      { label: `Postgres (all its processes)${postmaster ? '' : ', not found on this machine'}`, pids: () => (postmaster ? [postmaster, ...childrenOf(postmaster)] : []) },
+      {
+        label: `Postgres (all its processes)${postmaster ? '' : ', not found on this machine'}`,
+        pids: () => (postmaster ? [postmaster, ...childrenOf(postmaster)] : []),
+      },
       { label: 'bench process (senders and gateways)', pids: () => [process.pid] },
     ];
   }

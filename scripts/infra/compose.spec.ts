@@ -144,7 +144,14 @@ describe('docker-compose.yml', () => {
 
   it.each(['migrate', ...Object.keys(APPS)])('%s takes optional security and tracing settings from the shell, never from this file', (name) => {
     const env = services[name].environment;
-    for (const variable of ['GRPC_AUTH_TOKENS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
+    for (const variable of [
+      'GRPC_AUTH_TOKENS',
+      'KAFKA_SSL',
+      'KAFKA_SASL_MECHANISM',
+      'KAFKA_SASL_USERNAME',
+      'KAFKA_SASL_PASSWORD',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+    ]) {
       // A key without a value: compose passes the shell's value when set, and leaves it unset otherwise.
       expect({ variable, present: variable in env, value: env[variable] }).toEqual({ variable, present: true, value: null });
     }
@@ -214,7 +221,9 @@ describe('Dockerfile', () => {
   });
 
   it('keeps dependencies, caches, build output and git out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', '.cache', 'dist', '.git']));
   });
 });
@@ -226,13 +235,20 @@ describe('container-entrypoint.sh', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const run = (env: Record<string, string>, ...command: string[]) =>
-    execFileSync('sh', [entrypoint, ...command], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('sh', [entrypoint, ...command], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
 
-  it.each(['PGPASSWORD', 'KAFKA_SASL_PASSWORD', 'GRPC_AUTH_TOKENS'])('reads %s from the file named by its _FILE variable, and drops the _FILE variable', (name) => {
-    writeFileSync(join(dir, 'value'), 'from-the-file');
-    const out = run({ [`${name}_FILE`]: join(dir, 'value') }, 'sh', '-c', `echo "$${name}|\${${name}_FILE:-unset}"`);
-    expect(out.trim()).toBe('from-the-file|unset');
-  });
+  it.each(['PGPASSWORD', 'KAFKA_SASL_PASSWORD', 'GRPC_AUTH_TOKENS'])(
+    'reads %s from the file named by its _FILE variable, and drops the _FILE variable',
+    (name) => {
+      writeFileSync(join(dir, 'value'), 'from-the-file');
+      const out = run({ [`${name}_FILE`]: join(dir, 'value') }, 'sh', '-c', `echo "$${name}|\${${name}_FILE:-unset}"`);
+      expect(out.trim()).toBe('from-the-file|unset');
+    },
+  );
 
   it('refuses to start when a secret file is missing, naming the variable', () => {
     expect(() => run({ PGPASSWORD_FILE: join(dir, 'missing') }, 'true')).toThrow(/PGPASSWORD_FILE=.*is not readable/);

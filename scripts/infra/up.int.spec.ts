@@ -85,10 +85,7 @@ describe('scripts/infra/up.sh', () => {
     // Nothing fetched, formatted or started the second time.
     expect(second.stderr).not.toMatch(/fetching Apache Kafka|formatted Kafka storage|started Kafka|initialising a Postgres/);
     // stdout carries the addresses only, so callers can parse it.
-    expect(second.stdout.trim().split('\n')).toEqual([
-      `KAFKA_BROKERS=${first.addresses.KAFKA_BROKERS}`,
-      `DATABASE_URL=${first.addresses.DATABASE_URL}`,
-    ]);
+    expect(second.stdout.trim().split('\n')).toEqual([`KAFKA_BROKERS=${first.addresses.KAFKA_BROKERS}`, `DATABASE_URL=${first.addresses.DATABASE_URL}`]);
 
     const envFile = readFileSync(ENV_FILE, 'utf8');
     expect(envFile).toContain(`export KAFKA_BROKERS='${first.addresses.KAFKA_BROKERS}'`);

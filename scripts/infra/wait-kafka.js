@@ -73,7 +73,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  const brokers = options.brokers.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = options.brokers
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   const deadline = Date.now() + options.timeout * 1000;
   let lastError;
   let attempts = 0;

@@ -31,7 +31,10 @@ describe('channels commands on Kafka (produced by kcat, an independent client)',
     const next = uniqueId('k2');
     const badKey = `2:${uniqueId('bad')}`;
     kcatProduce(TOPICS.channelsCommands, [
-      { key: `2:${first}`, value: envelope('channel.create', `2:${first}`, { channel: { channelId: first, channelType: 2 }, attributes: { name: 'from kafka' } }) },
+      {
+        key: `2:${first}`,
+        value: envelope('channel.create', `2:${first}`, { channel: { channelId: first, channelType: 2 }, attributes: { name: 'from kafka' } }),
+      },
       { key: badKey, value: '{"this is": not json' },
       { key: `2:${next}`, value: envelope('channel.create', `2:${next}`, { channel: { channelId: next, channelType: 2 } }) },
     ]);
@@ -75,7 +78,11 @@ describe('channels commands on Kafka (produced by kcat, an independent client)',
 
   it.each([
     ['an unknown type', (key: string) => envelope('channel.explode', key, {}), 'UNKNOWN_TYPE'],
-    ['an envelope without id', (key: string) => JSON.stringify({ type: 'channel.create', version: 1, occurred_at: new Date().toISOString(), key, data: {} }), 'INVALID_ENVELOPE'],
+    [
+      'an envelope without id',
+      (key: string) => JSON.stringify({ type: 'channel.create', version: 1, occurred_at: new Date().toISOString(), key, data: {} }),
+      'INVALID_ENVELOPE',
+    ],
     ['data of the wrong shape', (key: string) => envelope('channel.create', key, { channel: 'g1' }), 'INVALID_DATA'],
   ])('dead-letters %s', async (_label, make, code) => {
     const key = `2:${uniqueId('dl')}`;
@@ -88,7 +95,11 @@ describe('channels commands on Kafka (produced by kcat, an independent client)',
     const id = uniqueId('dup');
     const key = `2:${id}`;
     await channels.createChannel({ channel: { channelId: id, channelType: 2 } });
-    const update = envelope('channel.update', key, { channel: { channelId: id, channelType: 2 }, attributes: { name: 'once' }, updateMask: { paths: ['name'] } });
+    const update = envelope('channel.update', key, {
+      channel: { channelId: id, channelType: 2 },
+      attributes: { name: 'once' },
+      updateMask: { paths: ['name'] },
+    });
     const marker = uniqueId('marker');
     kcatProduce(TOPICS.channelsCommands, [
       { key, value: update },

@@ -32,7 +32,13 @@ describe('pruning channel_messages while syncing (real Kafka and Postgres)', () 
     client = grpcClient('ConversationService', service.grpcAddress);
     upstream = await Upstream.connect();
     db = await testDb();
-    dataSource = createServiceDataSource({ url: testEnv().databaseUrl, schema: 'conversations', migrations: CONVERSATIONS_MIGRATIONS, poolSize: 4, applicationName: 'prune-test' });
+    dataSource = createServiceDataSource({
+      url: testEnv().databaseUrl,
+      schema: 'conversations',
+      migrations: CONVERSATIONS_MIGRATIONS,
+      poolSize: 4,
+      applicationName: 'prune-test',
+    });
     await dataSource.initialize();
     // A service on a database that is new to this broker first replays what earlier suites produced.
     await eventually(() => client.syncConversations({ uid: uniqueId('warmup') }), 'the projection caught up', 180_000, 500);
@@ -163,7 +169,15 @@ describe('pruning channel_messages while syncing (real Kafka and Postgres)', () 
     const stored = Object.fromEntries(rows.map((r) => [r.key, r.seqs.map(Number)]));
     return Object.fromEntries(channels.map((k) => [k, stored[k] ?? []]));
   };
-  const everything = (channels: string[]) => Object.fromEntries(channels.map((k) => [k, messagesOf(k).map((m) => m.seq).sort((x, y) => x - y)]));
+  const everything = (channels: string[]) =>
+    Object.fromEntries(
+      channels.map((k) => [
+        k,
+        messagesOf(k)
+          .map((m) => m.seq)
+          .sort((x, y) => x - y),
+      ]),
+    );
   const bound = (channels: string[]) => Object.fromEntries(channels.map((k) => [k, keptSeqs(messagesOf(k))]));
   const rowCount = (seqs: Record<string, number[]>) => Object.values(seqs).reduce((n, s) => n + s.length, 0);
 
@@ -307,7 +321,12 @@ describe('pruning channel_messages while syncing (real Kafka and Postgres)', () 
     // version whole: the duplicates there go. Those in an older version of g1 stay (ADR 14).
     const [a, b] = first.uids;
     await send([upstream.personMessage(b, a)]);
-    await eventually(async () => JSON.stringify((await storedSeqs([person]))[person]) === JSON.stringify(bound([person])[person]), 'the person channel pruned', 30_000, 200);
+    await eventually(
+      async () => JSON.stringify((await storedSeqs([person]))[person]) === JSON.stringify(bound([person])[person]),
+      'the person channel pruned',
+      30_000,
+      200,
+    );
     expect((await storedSeqs([g1]))[g1]).toEqual(withDuplicates[g1]);
   });
 });

@@ -361,9 +361,15 @@ describe('conversations service on real Kafka and Postgres (upstream events prod
       await eventually(async () => find(await sync(alice), bob)?.unread === 1, 'mark_read applied');
 
       const dead = await dlq.waitFor((r) => [badKey, noUidKey, badTypeKey].includes(r.key ?? ''), 'bad commands in the DLQ', 3);
-      expect(dead.map((d) => d.headers['x-dlq-error-code']).sort()).toEqual(['INVALID_ARGUMENT/EMPTY_ID', 'INVALID_ARGUMENT/INVALID_CHANNEL_TYPE', 'MALFORMED_JSON']);
+      expect(dead.map((d) => d.headers['x-dlq-error-code']).sort()).toEqual([
+        'INVALID_ARGUMENT/EMPTY_ID',
+        'INVALID_ARGUMENT/INVALID_CHANNEL_TYPE',
+        'MALFORMED_JSON',
+      ]);
 
-      kcatProduce(TOPICS.conversationsCommands, [{ key, value: envelope('conversation.delete', key, { uid: alice, channel: { channelId: bob, channelType: 1 } }) }]);
+      kcatProduce(TOPICS.conversationsCommands, [
+        { key, value: envelope('conversation.delete', key, { uid: alice, channel: { channelId: bob, channelType: 1 } }) },
+      ]);
       await eventually(async () => find(await sync(alice), bob) === undefined, 'delete applied');
       expect(find(await sync(bob), alice)).toMatchObject({ state: ACTIVE, lastMsgSeq: 3 });
     });
@@ -375,7 +381,11 @@ describe('conversations service on real Kafka and Postgres (upstream events prod
         const key = `1:${personId(alice, bob)}`;
         const good = upstream.personMessage(bob, alice);
         await upstream.send([
-          { topic: TOPICS.fanoutEvents, key, value: envelope('message.stored', key, { message: { messageSeq: 0, channel: { channelId: 'x', channelType: 1 } } }) },
+          {
+            topic: TOPICS.fanoutEvents,
+            key,
+            value: envelope('message.stored', key, { message: { messageSeq: 0, channel: { channelId: 'x', channelType: 1 } } }),
+          },
           good,
         ]);
         expect(find(await sync(alice), bob)).toMatchObject({ state: ACTIVE, unread: 1 });

@@ -66,7 +66,10 @@ describe('rebuilding the conversations read model from offset 0', () => {
         [channels],
       ),
       cursors: await db.rows('SELECT * FROM conversations.cursors WHERE channel_id = ANY($1) ORDER BY uid, channel_id', [channels]),
-      states: await db.rows('SELECT channel_type, channel_id, channel_version, deleted, changed_version FROM conversations.channel_states WHERE channel_id = ANY($1)', [channels]),
+      states: await db.rows(
+        'SELECT channel_type, channel_id, channel_version, deleted, changed_version FROM conversations.channel_states WHERE channel_id = ANY($1)',
+        [channels],
+      ),
     });
     const lists = async (): Promise<unknown[]> =>
       Promise.all(
@@ -127,8 +130,7 @@ describe('rebuilding the conversations read model from offset 0', () => {
     await client.markRead({ uid: users[1], channel: { channelId: groups[0], channelType: 2 }, readSeq: 1 });
     await client.deleteConversation({ uid: users[2], channel: { channelId: groups[2], channelType: 2 } });
 
-    const everyone = () =>
-      Promise.all(users.map(async (uid, i) => ({ full: await sync(uid), incremental: await sync(uid, { sinceVersion: cursors[i] }) })));
+    const everyone = () => Promise.all(users.map(async (uid, i) => ({ full: await sync(uid), incremental: await sync(uid, { sinceVersion: cursors[i] }) })));
     const before = await everyone();
     expect(before.filter((b) => b.full.conversations.length > 3)).toHaveLength(20);
 

@@ -135,7 +135,10 @@ describe('conversation versions written for small channels and computed for larg
         [...users, ...members[big]],
       ]);
       expect(rows.filter((row) => row.written !== row.expected)).toEqual([]);
-      const [size] = await db.rows<{ read_diffused: boolean }>('SELECT read_diffused FROM conversations.channel_sizes WHERE channel_type = 2 AND channel_id = $1', [big]);
+      const [size] = await db.rows<{ read_diffused: boolean }>(
+        'SELECT read_diffused FROM conversations.channel_sizes WHERE channel_type = 2 AND channel_id = $1',
+        [big],
+      );
       expect(fillers).toBeGreaterThan(WRITE_DIFFUSION_MAX_MEMBERS);
       expect(size).toEqual({ read_diffused: true });
       expect(rows.filter((row) => row.channel_id === big && row.written !== null)).toEqual([]);
@@ -144,7 +147,9 @@ describe('conversation versions written for small channels and computed for larg
         const computed = new Map(rows.filter((row) => row.uid === uid).map((row) => [row.channel_id, Number(row.version)]));
         const full = await pages(uid, 'full', 500);
         // One page holds everything: its order is the computed versions', newest first, and one at a time pages the same.
-        expect(full.map((c) => c.version)).toEqual(full.map((c) => computed.get(c.channel.channelType === 1 ? personId(uid, c.channel.channelId) : c.channel.channelId)));
+        expect(full.map((c) => c.version)).toEqual(
+          full.map((c) => computed.get(c.channel.channelType === 1 ? personId(uid, c.channel.channelId) : c.channel.channelId)),
+        );
         expect(full.map((c) => c.version)).toEqual([...full.map((c) => c.version)].sort((a, b) => b - a));
         expect((await pages(uid, 'full', 1)).map((c) => c.channel)).toEqual(full.map((c) => c.channel));
         const incremental = await pages(uid, 'incremental', 500);

@@ -28,7 +28,11 @@ describe('fanout MessageService on real Kafka and Postgres (channels and fanout 
   const send = (fromUid: string, channel: Ref, body: string, clientMsgNo = uniqueId('c')) =>
     services.messages.sendMessage({ fromUid, channel, payload: text(body), clientMsgNo });
   const sync = (uid: string, channel: Ref, extra: Record<string, number> = {}) => services.messages.syncMessages({ uid, channel, ...extra });
-  const failure = (p: Promise<unknown>) => p.then(() => ({ code: status.OK, reason: '' }), (e) => reasonOf(e));
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => ({ code: status.OK, reason: '' }),
+      (e) => reasonOf(e),
+    );
 
   it('G2: members added before a send receive it, on the stream and in history (100 fresh channels)', async () => {
     const stream = new GatewayStream(services.messages);
@@ -132,8 +136,14 @@ describe('fanout MessageService on real Kafka and Postgres (channels and fanout 
     expect(pushed[0].message.membershipVersion).toBe(0);
 
     const canonical = [a, b].sort().join('|');
-    const [event] = await watcher.waitFor((r) => r.key === `1:${canonical}` && JSON.parse(r.value!).data.message.messageSeq === 1, 'message.stored of the pair');
-    expect(JSON.parse(event.value!)).toMatchObject({ type: 'message.stored', data: { message: { channel: { channelId: canonical, channelType: 1 }, fromUid: a } } });
+    const [event] = await watcher.waitFor(
+      (r) => r.key === `1:${canonical}` && JSON.parse(r.value!).data.message.messageSeq === 1,
+      'message.stored of the pair',
+    );
+    expect(JSON.parse(event.value!)).toMatchObject({
+      type: 'message.stored',
+      data: { message: { channel: { channelId: canonical, channelType: 1 }, fromUid: a } },
+    });
     stream.close();
   });
 
@@ -274,10 +284,14 @@ describe('fanout MessageService on real Kafka and Postgres (channels and fanout 
       { key, value: envelope('message.send', key, data('bad\u0000no')) },
       { key, value: envelope('message.send', key, data('good')) },
     ]);
-    const history = await eventually(async () => {
-      const h = await sync('z1', channel);
-      return h.messages.length >= 1 ? h : undefined;
-    }, 'the send after the bad one applied', 30_000);
+    const history = await eventually(
+      async () => {
+        const h = await sync('z1', channel);
+        return h.messages.length >= 1 ? h : undefined;
+      },
+      'the send after the bad one applied',
+      30_000,
+    );
     expect(history.messages.map((m: { clientMsgNo: string; messageSeq: number }) => [m.messageSeq, m.clientMsgNo])).toEqual([[1, 'good']]);
     const [dead] = await watcher.waitFor((r) => r.topic === dlqTopicOf(TOPICS.fanoutCommands) && r.key === key, 'the bad send in the DLQ');
     // Refused by Postgres today; by validation once request-entry validation refuses control characters.

@@ -44,7 +44,8 @@ describe('G6/G7 under concurrency: 10 senders × 100 messages on one channel, ev
         for (let j = 0; j < 100; j++) {
           const no = `${fromUid}-${j}`;
           // Every third send races its retry; the others retry after the first answer.
-          const [original, retry] = j % 3 === 0 ? await Promise.all([send(fromUid, no), send(fromUid, no)]) : [await send(fromUid, no), await send(fromUid, no)];
+          const [original, retry] =
+            j % 3 === 0 ? await Promise.all([send(fromUid, no), send(fromUid, no)]) : [await send(fromUid, no), await send(fromUid, no)];
           expect(retry).toEqual(original);
           sent.push(original);
         }
@@ -75,7 +76,11 @@ describe('G6/G7 under concurrency: 10 senders × 100 messages on one channel, ev
 
     // Live deliveries: each attached recipient gets every message once, in seq order.
     for (const uid of ['sender0', 'sender1']) {
-      const got = await stream.waitFor((d) => d.uid === uid && d.item === 'message' && d.message.channel.channelId === channel.channelId, `1001 deliveries to ${uid}`, 1001);
+      const got = await stream.waitFor(
+        (d) => d.uid === uid && d.item === 'message' && d.message.channel.channelId === channel.channelId,
+        `1001 deliveries to ${uid}`,
+        1001,
+      );
       expect(got.map((d) => d.message.messageSeq)).toEqual(Array.from({ length: 1001 }, (_, i) => i + 1));
     }
     stream.close();

@@ -118,7 +118,11 @@ describe('a fanout process killed while sends are in flight', () => {
 
       // Every stored message's event is on Kafka; a record republished after the crash would carry
       // the same event id, so there is exactly one distinct event per message.
-      await eventually(async () => new Set(watcher.records.filter((r) => r.key === keyOf(channel)).map((r) => seqOf(r.value))).size === BURST, `${BURST} events`, 60_000);
+      await eventually(
+        async () => new Set(watcher.records.filter((r) => r.key === keyOf(channel)).map((r) => seqOf(r.value))).size === BURST,
+        `${BURST} events`,
+        60_000,
+      );
       const events = watcher.records.filter((r) => r.key === keyOf(channel)).map((r) => JSON.parse(r.value!));
       const idsBySeq = new Map<number, Set<string>>();
       for (const e of events) idsBySeq.set(e.data.message.messageSeq, (idsBySeq.get(e.data.message.messageSeq) ?? new Set()).add(e.id));

@@ -57,7 +57,11 @@ describe('SendMessages: batched ingress for gateways (channels and fanout as pro
       if (!page.hasMore) return all;
     }
   };
-  const failure = (p: Promise<unknown>) => p.then(() => ({ code: status.OK, reason: '', details: '' }), (e) => reasonOf(e));
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => ({ code: status.OK, reason: '', details: '' }),
+      (e) => reasonOf(e),
+    );
 
   it('answers 1000 requests to five channels exactly once each, with the ids and gapless seqs history shows', async () => {
     const senders = [uniqueId('s'), uniqueId('s'), uniqueId('s')];
@@ -84,7 +88,9 @@ describe('SendMessages: batched ingress for gateways (channels and fanout as pro
       // One stream's requests to a channel are sequenced in the order they were written: 1..n, gapless.
       expect(answered.map((s) => s.messageSeq)).toEqual(range(mine.length));
       const seen = await history(mine[0].fromUid, channel);
-      expect(seen.map((m) => [m.messageSeq, m.messageId, m.clientMsgNo])).toEqual(mine.map((r, i) => [answered[i].messageSeq, answered[i].messageId, r.clientMsgNo]));
+      expect(seen.map((m) => [m.messageSeq, m.messageId, m.clientMsgNo])).toEqual(
+        mine.map((r, i) => [answered[i].messageSeq, answered[i].messageId, r.clientMsgNo]),
+      );
       expect(seen.map((m) => Buffer.from(m.payload).toString())).toEqual(mine.map((r) => r.body));
     }
   });

@@ -170,7 +170,12 @@ export class Services {
 
   static async start(fanoutEnv: Record<string, string> = {}): Promise<Services> {
     const [channelsProcess, fanoutProcess] = await ServiceProcess.together([ServiceProcess.start('channels'), ServiceProcess.start('fanout', fanoutEnv)]);
-    return new Services(channelsProcess, fanoutProcess, grpcClient('ChannelService', channelsProcess.grpcAddress), grpcClient('MessageService', fanoutProcess.grpcAddress));
+    return new Services(
+      channelsProcess,
+      fanoutProcess,
+      grpcClient('ChannelService', channelsProcess.grpcAddress),
+      grpcClient('MessageService', fanoutProcess.grpcAddress),
+    );
   }
 
   async group(attributes: Record<string, unknown> = {}): Promise<Ref> {

@@ -59,7 +59,11 @@ describe('subscriptions service over gRPC, on real Kafka and Postgres', () => {
     } while (pageToken);
     return { uids, pages };
   };
-  const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e) => reasonOf(e));
+  const errorOf = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e) => reasonOf(e),
+    );
 
   it('adds subscribers to a new channel and lists them in uid order with the membership version', async () => {
     const channel = await created();
@@ -198,7 +202,11 @@ describe('subscriptions service over gRPC, on real Kafka and Postgres', () => {
     await subs.addSubscribers({ channel, uids: ['a', 'b', 'c'] });
     const first = await subs.listSubscribers({ channel, pageSize: 2 });
     expect(first).toMatchObject({ uids: ['a', 'b'], membershipVersion: 1 });
-    expect(await subs.listSubscribers({ channel, pageSize: 2, pageToken: first.nextPageToken })).toEqual({ uids: ['c'], nextPageToken: '', membershipVersion: 1 });
+    expect(await subs.listSubscribers({ channel, pageSize: 2, pageToken: first.nextPageToken })).toEqual({
+      uids: ['c'],
+      nextPageToken: '',
+      membershipVersion: 1,
+    });
 
     const other = await created();
     const invalid = { code: status.INVALID_ARGUMENT, reason: 'INVALID_PAGE_TOKEN' };
@@ -214,11 +222,7 @@ describe('subscriptions service over gRPC, on real Kafka and Postgres', () => {
       ['a uid with bad characters', (id) => ({ channel: { channelId: id, channelType: 2 }, uids: ['ok', 'no spaces'] }), 'ID_INVALID_CHARACTERS'],
       ['channel_type 0', (id) => ({ channel: { channelId: id, channelType: 0 }, uids: ['a'] }), 'INVALID_CHANNEL_TYPE'],
       ['channel_type 256', (id) => ({ channel: { channelId: id, channelType: 256 }, uids: ['a'] }), 'INVALID_CHANNEL_TYPE'],
-      [
-        '10,001 uids',
-        (id) => ({ channel: { channelId: id, channelType: 2 }, uids: Array.from({ length: 10_001 }, (_, i) => `u${i}`) }),
-        'TOO_MANY_UIDS',
-      ],
+      ['10,001 uids', (id) => ({ channel: { channelId: id, channelType: 2 }, uids: Array.from({ length: 10_001 }, (_, i) => `u${i}`) }), 'TOO_MANY_UIDS'],
       ['no uids', (id) => ({ channel: { channelId: id, channelType: 2 }, uids: [] }), 'EMPTY_UIDS'],
       ['no channel', () => ({ uids: ['a'] }), 'MISSING_CHANNEL'],
       ['a person channel', () => ({ channel: { channelId: 'alice|bob', channelType: 1 }, uids: ['carol'] }), 'PERSON_CHANNEL_MEMBERSHIP'],
@@ -268,10 +272,10 @@ describe('subscriptions service over gRPC, on real Kafka and Postgres', () => {
     for (const v of [0, 1, 2, 3, 4, 5]) members.push(await at(v));
     expect(members).toEqual([[], ['a', 'b'], ['b'], ['b', 'c'], ['a', 'b', 'c'], ['c']]);
     expect(await repository.membersAt(em, channel, 4, 'a', 1)).toEqual(['b']);
-    const intervals = await db.rows('SELECT joined_version::int AS j, left_version::int AS l FROM subscriptions.member_intervals WHERE channel_id = $1 AND uid = $2 ORDER BY 1', [
-      channel.channelId,
-      'a',
-    ]);
+    const intervals = await db.rows(
+      'SELECT joined_version::int AS j, left_version::int AS l FROM subscriptions.member_intervals WHERE channel_id = $1 AND uid = $2 ORDER BY 1',
+      [channel.channelId, 'a'],
+    );
     expect(intervals).toEqual([
       { j: 1, l: 2 },
       { j: 4, l: 5 },

@@ -109,7 +109,9 @@ describe('asyncapi.yaml', () => {
   });
 
   it('lists exactly the topics of the contract (the TOPICS constant) and their dead-letter topics', () => {
-    const addresses = Object.values(doc.channels as Record<string, any>).map((c) => c.address).sort();
+    const addresses = Object.values(doc.channels as Record<string, any>)
+      .map((c) => c.address)
+      .sort();
     const expected = [...Object.keys(TOPIC_MESSAGES), ...COMMAND_TOPICS.map(dlqTopicOf)].sort();
     expect(addresses).toEqual(expected);
     expect(Object.values(TOPICS).sort()).toEqual(Object.keys(TOPIC_MESSAGES).sort());
@@ -149,7 +151,11 @@ describe('asyncapi.yaml', () => {
 
   it('has a send or receive operation for every topic', () => {
     const used = new Set(Object.values(doc.operations as Record<string, any>).map((op) => deref(op.channel).address));
-    expect([...used].sort()).toEqual(Object.values(doc.channels as Record<string, any>).map((c) => c.address).sort());
+    expect([...used].sort()).toEqual(
+      Object.values(doc.channels as Record<string, any>)
+        .map((c) => c.address)
+        .sort(),
+    );
   });
 
   it('describes envelopes with id, type, version, occurred_at, key and data', () => {
@@ -203,13 +209,20 @@ describe('asyncapi.yaml schemas', () => {
   });
 
   it.each([
-    ['ChannelUpdate', envelope('channel.update', { channel: { channelId: 'team-42', channelType: 2 }, attributes: { ban: true }, updateMask: 'ban', expectedVersion: 3 })],
+    [
+      'ChannelUpdate',
+      envelope('channel.update', { channel: { channelId: 'team-42', channelType: 2 }, attributes: { ban: true }, updateMask: 'ban', expectedVersion: 3 }),
+    ],
     ['ChannelUpdate', envelope('channel.update', { channel: { channelId: 'team-42', channelType: 2 }, updateMask: { paths: ['extra.topic'] } })],
     ['SubscribersAdd', envelope('subscribers.add', { channel: { channelId: 'team-42', channelType: 2 }, uids: [], reset: true })],
     ['CmdSend', envelope('cmd.send', { type: 'app.typing', channel: { channelId: 'alice|bob', channelType: 1 }, payload: 'e30=' }, '1:alice|bob')],
     [
       'CmdStored',
-      envelope('cmd.stored', { uid: 'alice', cmdSeq: 9, type: 'app.typing', channel: { channelId: 'alice|bob', channelType: 1 }, version: 0, payload: '' }, '1:alice|bob'),
+      envelope(
+        'cmd.stored',
+        { uid: 'alice', cmdSeq: 9, type: 'app.typing', channel: { channelId: 'alice|bob', channelType: 1 }, version: 0, payload: '' },
+        '1:alice|bob',
+      ),
     ],
     ['ConversationMarkRead', envelope('conversation.mark_read', { uid: 'alice', channel: { channelId: 'bob', channelType: 1 }, readSeq: 12 }, '1:alice|bob')],
   ])('accept a valid %s record', (key, record) => {

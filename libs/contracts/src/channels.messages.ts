@@ -26,15 +26,10 @@ export const channelAttributesSchema = protoMessage(channelAttributesShape);
 const fullAttributesSchema = z.object(channelAttributesShape).required();
 
 /** google.protobuf.FieldMask: canonical JSON is "a,b"; the object form {paths} is accepted too. */
-const fieldMaskSchema = z
-  .union([z.string(), z.object({ paths: z.array(z.string()) })])
-  .transform((mask) => ({ paths: fieldMaskPaths(mask) }));
+const fieldMaskSchema = z.union([z.string(), z.object({ paths: z.array(z.string()) })]).transform((mask) => ({ paths: fieldMaskPaths(mask) }));
 
 // Commands (im.channels.commands.v1)
-export const CreateChannelCommand = messageType(
-  'channel.create',
-  protoMessage({ channel: channelRefSchema, attributes: channelAttributesSchema.optional() }),
-);
+export const CreateChannelCommand = messageType('channel.create', protoMessage({ channel: channelRefSchema, attributes: channelAttributesSchema.optional() }));
 export const UpdateChannelCommand = messageType(
   'channel.update',
   protoMessage({

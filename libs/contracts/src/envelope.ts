@@ -85,7 +85,10 @@ export function decodeEnvelope<M extends MessageType<unknown>>(
     };
   }
   if (expectedKey !== undefined && expectedKey !== null && expectedKey !== envelope.data.key) {
-    return { ok: false, rejection: { code: 'KEY_MISMATCH', reason: `record key ${JSON.stringify(expectedKey)} differs from envelope key ${JSON.stringify(envelope.data.key)}` } };
+    return {
+      ok: false,
+      rejection: { code: 'KEY_MISMATCH', reason: `record key ${JSON.stringify(expectedKey)} differs from envelope key ${JSON.stringify(envelope.data.key)}` },
+    };
   }
   const data = messageType.data.safeParse(envelope.data.data);
   if (!data.success) {

@@ -3,7 +3,10 @@ import { MarkReadCommand } from './conversations.messages';
 import { SendCmdCommand, SendMessageCommand } from './fanout.messages';
 import { AddSubscribersCommand } from './subscriptions.messages';
 
-const parse = (type: { data: { safeParse(v: unknown): { success: boolean; data?: unknown; error?: { issues: { path: PropertyKey[] }[] } } } }, data: unknown) => {
+const parse = (
+  type: { data: { safeParse(v: unknown): { success: boolean; data?: unknown; error?: { issues: { path: PropertyKey[] }[] } } } },
+  data: unknown,
+) => {
   const result = type.data.safeParse(data);
   return result.success ? result.data : { refused: result.error?.issues.map((i) => i.path.join('.')) };
 };
@@ -16,14 +19,24 @@ describe('Kafka commands in canonical proto3 JSON', () => {
       { channel: { channel_id: 'g1', channel_type: '2' }, attributes: { send_ban: true }, update_mask: 'sendBan', expected_version: '7' },
       { channel: { channelId: 'g1', channelType: 2 }, attributes: { sendBan: true }, updateMask: 'sendBan', expectedVersion: 7 },
     ],
-    ['subscribers.add', AddSubscribersCommand, { channel: { channelId: 'g1', channel_type: 2 }, uids: ['a'] }, { channel: { channelId: 'g1', channelType: 2 }, uids: ['a'] }],
+    [
+      'subscribers.add',
+      AddSubscribersCommand,
+      { channel: { channelId: 'g1', channel_type: 2 }, uids: ['a'] },
+      { channel: { channelId: 'g1', channelType: 2 }, uids: ['a'] },
+    ],
     [
       'message.send',
       SendMessageCommand,
       { from_uid: 'a', channel: { channel_id: 'b', channel_type: '1' }, payload: 'aGk=', client_msg_no: 'c1' },
       { fromUid: 'a', channel: { channelId: 'b', channelType: 1 }, payload: 'aGk=', clientMsgNo: 'c1' },
     ],
-    ['conversation.mark_read', MarkReadCommand, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, read_seq: '12' }, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: 12 }],
+    [
+      'conversation.mark_read',
+      MarkReadCommand,
+      { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, read_seq: '12' },
+      { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: 12 },
+    ],
   ])('reads %s with proto field names and 64-bit integers as strings as the JSON our services write', (_type, type, canonical, ours) => {
     const expected = parse(type, ours);
     expect(expected).not.toHaveProperty('refused');
@@ -36,12 +49,18 @@ describe('Kafka commands in canonical proto3 JSON', () => {
   });
 
   it('keeps a uint64 above 2^53 - 1 exact, as a string, for the domain to clamp or refuse', () => {
-    expect(parse(MarkReadCommand, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: '18446744073709551615' })).toMatchObject({ readSeq: '18446744073709551615' });
-    expect(parse(UpdateChannelCommand, { channel: { channelId: 'g1', channelType: 2 }, expectedVersion: '9007199254740991' })).toMatchObject({ expectedVersion: 9007199254740991 });
+    expect(parse(MarkReadCommand, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: '18446744073709551615' })).toMatchObject({
+      readSeq: '18446744073709551615',
+    });
+    expect(parse(UpdateChannelCommand, { channel: { channelId: 'g1', channelType: 2 }, expectedVersion: '9007199254740991' })).toMatchObject({
+      expectedVersion: 9007199254740991,
+    });
   });
 
   it('takes the JSON name when a producer wrote a field under both names', () => {
-    expect(parse(SendCmdCommand, { type: 't', channel: { channelId: 'g1', channel_id: 'g2', channelType: 2 } })).toMatchObject({ channel: { channelId: 'g1' } });
+    expect(parse(SendCmdCommand, { type: 't', channel: { channelId: 'g1', channel_id: 'g2', channelType: 2 } })).toMatchObject({
+      channel: { channelId: 'g1' },
+    });
   });
 
   it.each([

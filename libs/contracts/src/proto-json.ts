@@ -9,8 +9,20 @@ import { z } from 'zod';
 
 /** int32 / uint32: a JSON number, or a decimal string. */
 export const protoInt32 = z
-  .union([z.number(), z.string().regex(/^-?[0-9]{1,10}$/, 'must be a decimal integer').transform(Number)])
-  .pipe(z.number().int().min(-(2 ** 31)).max(2 ** 32 - 1));
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^-?[0-9]{1,10}$/, 'must be a decimal integer')
+      .transform(Number),
+  ])
+  .pipe(
+    z
+      .number()
+      .int()
+      .min(-(2 ** 31))
+      .max(2 ** 32 - 1),
+  );
 
 /**
  * uint64: a decimal string (canonical) or a JSON number. A value above 2^53 - 1 stays a string, so

@@ -56,4 +56,3 @@ export function cloudEventHeaders(e: { id: string; type: string; topic: string; 
     [HEADERS.contentType]: 'application/json',
   };
 }
-

@@ -225,7 +225,12 @@ export class BatchConsumer {
         let ends: Promise<Map<number, bigint>> | undefined;
         const endOffsets = () => (ends ??= this.admin!.fetchTopicOffsets(topic).then((o) => new Map(o.map((p) => [p.partition, BigInt(p.high)]))));
         for (const partition of partitions) {
-          const problem = await verifyPosition?.({ clusterId: this.clusterId, topic, partition, endOffset: async () => (await endOffsets()).get(partition) ?? 0n });
+          const problem = await verifyPosition?.({
+            clusterId: this.clusterId,
+            topic,
+            partition,
+            endOffset: async () => (await endOffsets()).get(partition) ?? 0n,
+          });
           if (problem) {
             this.halt(problem);
             return false;

@@ -21,7 +21,10 @@ describe('end offsets of several topics in one request, on the real broker', () 
     const reader = endOffsetsReader(kafka, admin);
     const topics = [uniqueId('ends.a.v1'), uniqueId('ends.b.v1')];
     try {
-      await ensureTopics(admin, topics.map((t) => topicSpec(t, 3, 1)));
+      await ensureTopics(
+        admin,
+        topics.map((t) => topicSpec(t, 3, 1)),
+      );
       await producer.send({ topic: topics[0], messages: [0, 0, 0, 1, 2, 2].map((partition, i) => ({ partition, value: String(i) })) });
       await producer.send({ topic: topics[1], messages: [{ partition: 1, value: 'x' }] });
 

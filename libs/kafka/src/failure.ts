@@ -87,6 +87,7 @@ export class RecordFailures {
 /** The rejection of a record that failed `attempts` times alone with `error`, or undefined while it should be retried. */
 export function rejectionFor(error: unknown, failure: FailureClass, attempts: number, maxAttempts: number): Rejection | undefined {
   if (failure === 'deterministic') return { code: `DATA_REJECTED/${sqlStateOf(error) ?? 'UNKNOWN'}`, reason: describe(error) };
-  if (failure === 'unknown' && attempts >= maxAttempts) return { code: 'REPEATED_FAILURE', reason: `failed ${attempts} times when applied alone; last: ${describe(error)}` };
+  if (failure === 'unknown' && attempts >= maxAttempts)
+    return { code: 'REPEATED_FAILURE', reason: `failed ${attempts} times when applied alone; last: ${describe(error)}` };
   return undefined;
 }

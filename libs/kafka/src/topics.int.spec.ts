@@ -20,7 +20,14 @@ describe('ensureTopics on the real broker', () => {
     );
     try {
       const topics = [uniqueId('race.events.v1'), uniqueId('race.commands.v1')];
-      await Promise.all(admins.map((admin) => ensureTopics(admin, topics.map((t) => topicSpec(t, 3, 1)))));
+      await Promise.all(
+        admins.map((admin) =>
+          ensureTopics(
+            admin,
+            topics.map((t) => topicSpec(t, 3, 1)),
+          ),
+        ),
+      );
       const { topics: metadata } = await admins[0].fetchTopicMetadata({ topics });
       expect(metadata.map((t) => [t.name, t.partitions.length, t.partitions.every((p) => p.leader >= 0)]).sort()).toEqual(
         topics.map((t) => [t, 3, true]).sort(),

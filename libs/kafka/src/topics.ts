@@ -23,7 +23,10 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[], opts: { att
   for (let attempt = 1; ; attempt++) {
     try {
       await createMissing(admin, specs);
-      await waitForLeaders(admin, specs.map((s) => s.topic));
+      await waitForLeaders(
+        admin,
+        specs.map((s) => s.topic),
+      );
       return;
     } catch (error) {
       if (attempt >= attempts) throw error;
@@ -93,7 +96,10 @@ export function topicSpec(topic: string, numPartitions: number, replicationFacto
  * positions at the moment of the call, so a consumer that has stopped applying shows its lag growing.
  */
 export async function consumerLag(admin: Admin, topics: readonly string[], positions: () => Promise<Map<string, bigint>>): Promise<Map<string, number>> {
-  const [ends, applied] = await Promise.all([Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))), positions()]);
+  const [ends, applied] = await Promise.all([
+    Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))),
+    positions(),
+  ]);
   const lag = new Map<string, number>();
   for (const { topic, offsets } of ends) {
     for (const { partition, high, low } of offsets) {

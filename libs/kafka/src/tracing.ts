@@ -48,7 +48,12 @@ export function startProducerSpans<R extends OutgoingRecord>(records: R[]): { re
       `send ${r.topic}`,
       {
         kind: SpanKind.PRODUCER,
-        attributes: { 'messaging.system': 'kafka', 'messaging.operation.type': 'send', 'messaging.destination.name': r.topic, ...(r.key ? { 'messaging.kafka.message.key': r.key } : {}) },
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': r.topic,
+          ...(r.key ? { 'messaging.kafka.message.key': r.key } : {}),
+        },
       },
       parent,
     );

@@ -55,17 +55,15 @@ export class ConsumerCheckpoints {
    * during a rebalance cannot both apply it. Throws CheckpointMismatchError, applying nothing, when
    * the stored position was taken on another cluster.
    */
-  async applyOnce<R extends { offset: string }>(
-    em: EntityManager,
-    batch: PartitionBatch<R>,
-    apply: (records: R[]) => Promise<void>,
-  ): Promise<number> {
+  async applyOnce<R extends { offset: string }>(em: EntityManager, batch: PartitionBatch<R>, apply: (records: R[]) => Promise<void>): Promise<number> {
     if (batch.records.length === 0) return 0;
     const clusterId = batch.clusterId ?? null;
-    await em.query(
-      `INSERT INTO ${this.table} (group_id, topic, partition, next_offset, cluster_id) VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING`,
-      [this.groupId, batch.topic, batch.partition, clusterId],
-    );
+    await em.query(`INSERT INTO ${this.table} (group_id, topic, partition, next_offset, cluster_id) VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING`, [
+      this.groupId,
+      batch.topic,
+      batch.partition,
+      clusterId,
+    ]);
     const [row]: CheckpointRow[] = await em.query(
       `SELECT next_offset, cluster_id FROM ${this.table} WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
       [this.groupId, batch.topic, batch.partition],

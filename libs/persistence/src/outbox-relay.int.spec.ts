@@ -28,7 +28,8 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
     await ds.query(`CREATE SCHEMA "${schema}"`);
     for (const sql of eventStoreDdl(schema)) await ds.query(sql);
     const runner = ds.createQueryRunner();
-    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2), outboxBatchRecordsMigration(schema, 3)]) await new migration().up(runner);
+    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2), outboxBatchRecordsMigration(schema, 3)])
+      await new migration().up(runner);
     await runner.release();
     store = new EventStore(schema);
   });
@@ -131,7 +132,11 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
             reads: [{ text: `SELECT coalesce(max(n), 0)::int AS n FROM "${schema}".direct_log` }],
             decide: async ([last]) => {
               const next = last.rows[0].n + 1;
-              return { result: undefined, events: [event('direct', next)], writes: [{ text: `INSERT INTO "${schema}".direct_log VALUES ($1)`, values: [next] }] };
+              return {
+                result: undefined,
+                events: [event('direct', next)],
+                writes: [{ text: `INSERT INTO "${schema}".direct_log VALUES ($1)`, values: [next] }],
+              };
             },
           }),
         ),
@@ -145,13 +150,19 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
     /** A writer that dies between commit and publish: its marker, with the batch's records, stays behind. */
     const dieAfterCommit = async (stream: string, n: number) => {
       const dying = new OutboxRelay(ds, async () => Promise.reject(new Error('died before publishing')), { schema });
-      await expect(dying.commitAndPublish([stream], { reads: [], decide: async () => ({ result: undefined, events: [event(stream, n)] }) })).rejects.toThrow('died');
+      await expect(dying.commitAndPublish([stream], { reads: [], decide: async () => ({ result: undefined, events: [event(stream, n)] }) })).rejects.toThrow(
+        'died',
+      );
     };
     /** As writers left markers before their records were kept in them: events in the events table, positions in the marker. */
     const dieAfterCommitLeavingPositions = (stream: string, n: number) =>
       inTransaction(ds, async (em) => {
         const [stored] = await store.append(em, [event(stream, n)]);
-        await em.query(`INSERT INTO "${schema}".outbox_batches (batch_id, positions, stream_ids) VALUES ($1, $2, $3)`, [randomUUID(), [stored.position], [stream]]);
+        await em.query(`INSERT INTO "${schema}".outbox_batches (batch_id, positions, stream_ids) VALUES ($1, $2, $3)`, [
+          randomUUID(),
+          [stored.position],
+          [stream],
+        ]);
         await em.query(`UPDATE "${schema}".events SET published_at = now() WHERE position = $1`, [stored.position]);
       });
 

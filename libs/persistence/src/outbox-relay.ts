@@ -52,8 +52,7 @@ interface Marker {
   records: OutboxRecord[] | null;
 }
 
-export const envelopeOf = (e: PublishedEvent) =>
-  makeEnvelope(e.type, e.key, e.data, { id: e.id, occurredAt: e.occurredAt, version: 1 });
+export const envelopeOf = (e: PublishedEvent) => makeEnvelope(e.type, e.key, e.data, { id: e.id, occurredAt: e.occurredAt, version: 1 });
 
 /** The Kafka record of a stored event. */
 export const recordOf = (e: PublishedEvent): OutboxRecord => ({
@@ -257,7 +256,10 @@ export class OutboxRelay {
   private async orphansOf(markers: Marker[], query: (statement: Statement) => Promise<unknown[]>): Promise<{ batchIds: string[]; records: OutboxRecord[] }> {
     if (markers.length === 0) return { batchIds: [], records: [] };
     const positions = markers.flatMap((m) => (m.records ? [] : m.positions));
-    const stored = positions.length === 0 ? [] : await query({ text: `SELECT ${EVENT_COLUMNS} FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`, values: [positions] });
+    const stored =
+      positions.length === 0
+        ? []
+        : await query({ text: `SELECT ${EVENT_COLUMNS} FROM ${this.table} WHERE position = ANY($1::bigint[]) ORDER BY position`, values: [positions] });
     const byPosition = new Map(stored.map(toStoredEvent).map((e) => [e.position, e]));
     const records = markers.flatMap((m) => m.records ?? m.positions.flatMap((p) => (byPosition.has(String(p)) ? [recordOf(byPosition.get(String(p))!)] : [])));
     return { batchIds: markers.map((m) => m.batch_id), records };
@@ -279,10 +281,7 @@ export class OutboxRelay {
     for (;;) {
       const published = await this.dataSource.transaction(async (em) => {
         await em.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.lockKey]);
-        const rows = await em.query(
-          `SELECT ${EVENT_COLUMNS} FROM ${this.table} WHERE published_at IS NULL ORDER BY position LIMIT $1`,
-          [this.batchSize],
-        );
+        const rows = await em.query(`SELECT ${EVENT_COLUMNS} FROM ${this.table} WHERE published_at IS NULL ORDER BY position LIMIT $1`, [this.batchSize]);
         if (rows.length === 0) return 0;
         const events = rows.map(toStoredEvent);
         await this.publish(events.map(recordOf));

@@ -58,7 +58,9 @@ export async function runPipelined(client: PoolClient, statements: readonly Stat
   const was = pipelined.pipeline ?? false;
   pipelined.pipeline = true;
   try {
-    const settled = await Promise.allSettled(statements.map((s) => client.query(s.name ? { name: s.name, text: s.text, values: s.values } : { text: s.text, values: s.values })));
+    const settled = await Promise.allSettled(
+      statements.map((s) => client.query(s.name ? { name: s.name, text: s.text, values: s.values } : { text: s.text, values: s.values })),
+    );
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     return settled.map((s) => (s as PromiseFulfilledResult<QueryResult>).value);

@@ -1,5 +1,15 @@
 import { DataOf, decodeEnvelope, Envelope, MessageType, Rejection } from '@im/contracts';
-import { BatchConsumer, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, RecordFailures, sendToDeadLetter, traceHeadersOf, withConsumerSpan } from '@im/kafka';
+import {
+  BatchConsumer,
+  ConsumedBatch,
+  ConsumedRecord,
+  consumerLag,
+  nextOffsetOf,
+  RecordFailures,
+  sendToDeadLetter,
+  traceHeadersOf,
+  withConsumerSpan,
+} from '@im/kafka';
 import { CheckpointMismatchError, ConsumerCheckpoints, EventStore, inTransaction, isStreamConflict, OutboxRelay } from '@im/persistence';
 import { DomainError, refusalOf } from '@im/shared-domain';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
@@ -185,10 +195,7 @@ export class CommandConsumerFactory {
 export abstract class CommandConsumerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private consumer?: { start(): Promise<void>; stop(): Promise<void> };
 
-  protected host<M extends MessageType<unknown>>(
-    factory: CommandConsumerFactory,
-    opts: HostedCommandConsumer<M>,
-  ): void {
+  protected host<M extends MessageType<unknown>>(factory: CommandConsumerFactory, opts: HostedCommandConsumer<M>): void {
     this.consumer = factory.create(opts);
   }
 

@@ -36,5 +36,8 @@ export function commandKeyMismatch(recordKey: string | null, envelopeKey: string
   const expected = expectedCommandKeys(data);
   const key = recordKey ?? envelopeKey;
   if (expected === undefined || expected.includes(key)) return undefined;
-  return { code: 'KEY_MISMATCH', reason: `record key ${JSON.stringify(key)} does not name the command's channel (expected ${expected.map((k) => JSON.stringify(k)).join(' or ')})` };
+  return {
+    code: 'KEY_MISMATCH',
+    reason: `record key ${JSON.stringify(key)} does not name the command's channel (expected ${expected.map((k) => JSON.stringify(k)).join(' or ')})`,
+  };
 }

@@ -27,7 +27,9 @@ describe('loadConfig', () => {
   });
 
   it('refuses gRPC on a non-loopback address without tokens, unless explicitly allowed', () => {
-    expect(problems({ GRPC_HOST: '0.0.0.0' })).toEqual([expect.stringMatching(/^GRPC_HOST: 0\.0\.0\.0 takes calls from other machines while GRPC_AUTH_TOKENS is unset/)]);
+    expect(problems({ GRPC_HOST: '0.0.0.0' })).toEqual([
+      expect.stringMatching(/^GRPC_HOST: 0\.0\.0\.0 takes calls from other machines while GRPC_AUTH_TOKENS is unset/),
+    ]);
     expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_AUTH_TOKENS: 'gateway:aaaaaaaaaaaaaaaa' })).toEqual([]);
     expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_ALLOW_UNAUTHENTICATED: 'true' })).toEqual([]);
     expect(problems({ GRPC_HOST: '127.0.0.1' })).toEqual([]);
@@ -38,8 +40,12 @@ describe('loadConfig', () => {
   it('takes the gRPC TLS files in pairs that make sense, and a client CA as authentication beyond loopback', () => {
     const present = __filename; // any file that exists
     expect(problems({ GRPC_TLS_CERT_FILE: present })).toEqual(['GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE: set both (TLS) or neither (plaintext)']);
-    expect(problems({ GRPC_TLS_CLIENT_CA_FILE: present })).toEqual([expect.stringMatching(/^GRPC_TLS_CLIENT_CA_FILE: mutual TLS needs the server certificate too/)]);
-    expect(problems({ GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: '/nonexistent/key.pem' })).toEqual(['GRPC_TLS_KEY_FILE: no such file: /nonexistent/key.pem']);
+    expect(problems({ GRPC_TLS_CLIENT_CA_FILE: present })).toEqual([
+      expect.stringMatching(/^GRPC_TLS_CLIENT_CA_FILE: mutual TLS needs the server certificate too/),
+    ]);
+    expect(problems({ GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: '/nonexistent/key.pem' })).toEqual([
+      'GRPC_TLS_KEY_FILE: no such file: /nonexistent/key.pem',
+    ]);
     expect(problems({ GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: present })).toEqual([]);
     expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: present })).toEqual([expect.stringMatching(/^GRPC_HOST: /)]);
     expect(problems({ GRPC_HOST: '0.0.0.0', GRPC_TLS_CERT_FILE: present, GRPC_TLS_KEY_FILE: present, GRPC_TLS_CLIENT_CA_FILE: present })).toEqual([]);
@@ -69,7 +75,9 @@ describe('loadConfig', () => {
   });
 
   it('reads the scopes of each token; a bare token keeps every scope', () => {
-    const tokens = authTokensOf(loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'gateway:aaaaaaaaaaaaaaaa, admin+service:bbbbbbbbbbbbbbbb, cccccccccccccccc' }));
+    const tokens = authTokensOf(
+      loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'gateway:aaaaaaaaaaaaaaaa, admin+service:bbbbbbbbbbbbbbbb, cccccccccccccccc' }),
+    );
     expect(tokens.map((t) => [t.token, [...t.scopes].sort()])).toEqual([
       ['aaaaaaaaaaaaaaaa', ['gateway']],
       ['bbbbbbbbbbbbbbbb', ['admin', 'service']],
@@ -78,7 +86,9 @@ describe('loadConfig', () => {
   });
 
   it('refuses an unknown scope and a short token behind a scope', () => {
-    expect(() => loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'root:aaaaaaaaaaaaaaaa' })).toThrow(/GRPC_AUTH_TOKENS: unknown scope "root" \(known: gateway, admin, service\)/);
+    expect(() => loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'root:aaaaaaaaaaaaaaaa' })).toThrow(
+      /GRPC_AUTH_TOKENS: unknown scope "root" \(known: gateway, admin, service\)/,
+    );
     expect(() => loadConfig(schema, { ...minimal, GRPC_AUTH_TOKENS: 'gateway:short' })).toThrow(/GRPC_AUTH_TOKENS: every token must be at least 16 characters/);
   });
 

@@ -104,8 +104,7 @@ export const baseConfigSchema = z.object({
   OTEL_SERVICE_NAME: z.string().optional(),
 });
 
-export const servicePorts = (grpc: number, http: number) =>
-  z.object({ GRPC_PORT: port.default(grpc), HTTP_PORT: port.default(http) });
+export const servicePorts = (grpc: number, http: number) => z.object({ GRPC_PORT: port.default(grpc), HTTP_PORT: port.default(http) });
 
 export type BaseConfig = z.infer<typeof baseConfigSchema> & { GRPC_PORT: number; HTTP_PORT: number };
 
@@ -142,7 +141,8 @@ function tlsProblems(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
   const { GRPC_TLS_CERT_FILE: cert, GRPC_TLS_KEY_FILE: key, GRPC_TLS_CLIENT_CA_FILE: clientCa } = env;
   if (Boolean(cert) !== Boolean(key)) problems.push('GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE: set both (TLS) or neither (plaintext)');
-  if (clientCa && !(cert && key)) problems.push('GRPC_TLS_CLIENT_CA_FILE: mutual TLS needs the server certificate too (GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE)');
+  if (clientCa && !(cert && key))
+    problems.push('GRPC_TLS_CLIENT_CA_FILE: mutual TLS needs the server certificate too (GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE)');
   for (const [name, file] of Object.entries({ GRPC_TLS_CERT_FILE: cert, GRPC_TLS_KEY_FILE: key, GRPC_TLS_CLIENT_CA_FILE: clientCa })) {
     if (file && !existsSync(file)) problems.push(`${name}: no such file: ${file}`);
   }

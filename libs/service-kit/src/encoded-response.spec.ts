@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { acceptEncodedResponses, EncodedResponse } from './encoded-response';
 
 describe('encoded responses', () => {
-  const load = () => loadSync(PROTO_FILES.map((f) => join(PROTO_ROOT, f)), GRPC_LOADER_OPTIONS);
+  const load = () =>
+    loadSync(
+      PROTO_FILES.map((f) => join(PROTO_ROOT, f)),
+      GRPC_LOADER_OPTIONS,
+    );
   const createChannel = (definition: ReturnType<typeof load>) =>
     (definition['im.v1.ChannelService'] as Record<string, MethodDefinition<object, object>>)['CreateChannel'];
 

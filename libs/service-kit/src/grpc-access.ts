@@ -70,7 +70,11 @@ export class GrpcAccessGuard implements CanActivate {
       const match = token ? matchingToken(token, this.tokens) : -1;
       if (!token || match < 0) {
         this.metrics?.grpcRejected.inc({ reason: 'UNAUTHENTICATED' });
-        throw grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', token ? 'the bearer token is not valid' : 'missing `authorization: Bearer <token>` metadata');
+        throw grpcError(
+          status.UNAUTHENTICATED,
+          'UNAUTHENTICATED',
+          token ? 'the bearer token is not valid' : 'missing `authorization: Bearer <token>` metadata',
+        );
       }
       const { service, rpc } = grpcMethodOf(context);
       const allowed = scopesFor(service, rpc);

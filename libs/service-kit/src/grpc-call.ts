@@ -41,14 +41,20 @@ const isServerCall = (value: unknown): value is GrpcServerCall =>
 export function grpcCallOf(args: readonly unknown[]): GrpcCallParts {
   const [first, second, third] = args;
   if (isServerCall(first)) {
-    return { metadata: first.metadata, call: first, streamCall: true, callback: typeof second === 'function' ? (second as GrpcCallParts['callback']) : undefined };
+    return {
+      metadata: first.metadata,
+      call: first,
+      streamCall: true,
+      callback: typeof second === 'function' ? (second as GrpcCallParts['callback']) : undefined,
+    };
   }
   return { metadata: second as Metadata | undefined, call: isServerCall(third) ? third : undefined, streamCall: false };
 }
 
 /** The proto service (without its package) and method a handler serves, from its `@GrpcMethod` / `@GrpcStreamCall` metadata. */
 export function grpcMethodOf(context: ExecutionContext): { service: string; rpc: string } {
-  const pattern = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as { service?: string; rpc?: string } | { service?: string; rpc?: string }[] | undefined;
+  const pattern = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as
+    { service?: string; rpc?: string } | { service?: string; rpc?: string }[] | undefined;
   const { service = '', rpc = '' } = (Array.isArray(pattern) ? pattern[0] : pattern) ?? {};
   return { service, rpc };
 }

@@ -86,7 +86,10 @@ export class GrpcContextInterceptor implements NestInterceptor {
     const name = fullMethodName(service, rpc);
     const span = trace.getTracer('im-grpc').startSpan(
       name,
-      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': name.split('/')[0], 'rpc.method': rpc, 'im.correlation_id': correlationId } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': name.split('/')[0], 'rpc.method': rpc, 'im.correlation_id': correlationId },
+      },
       parent,
     );
     const active = trace.setSpan(parent, span);
@@ -99,7 +102,8 @@ export class GrpcContextInterceptor implements NestInterceptor {
         error: (error) => {
           const code = codeOf(error);
           span.setAttribute('rpc.grpc.status_code', status[code as keyof typeof status] ?? status.UNKNOWN);
-          if (code === 'INTERNAL' || code === 'UNKNOWN' || code === 'UNAVAILABLE') span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
+          if (code === 'INTERNAL' || code === 'UNKNOWN' || code === 'UNAVAILABLE')
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
           span.end();
         },
       }),

@@ -17,5 +17,9 @@ export const grpcTransportSecurityOf = (config: TlsConfig): GrpcTransportSecurit
 export function grpcServerCredentials(config: TlsConfig): ServerCredentials {
   const { GRPC_TLS_CERT_FILE: cert, GRPC_TLS_KEY_FILE: key, GRPC_TLS_CLIENT_CA_FILE: clientCa } = config;
   if (!cert || !key) return ServerCredentials.createInsecure();
-  return ServerCredentials.createSsl(clientCa ? readFileSync(clientCa) : null, [{ cert_chain: readFileSync(cert), private_key: readFileSync(key) }], Boolean(clientCa));
+  return ServerCredentials.createSsl(
+    clientCa ? readFileSync(clientCa) : null,
+    [{ cert_chain: readFileSync(cert), private_key: readFileSync(key) }],
+    Boolean(clientCa),
+  );
 }

@@ -69,7 +69,9 @@ describe('grpc.health.v1 Watch', () => {
     } as unknown as Readiness;
     let completed = false;
     const seen: string[] = [];
-    new GrpcHealthController(readiness).watch({ service: 'im.v1.MessageService' }).subscribe({ next: (r) => seen.push(r.status), complete: () => (completed = true) });
+    new GrpcHealthController(readiness)
+      .watch({ service: 'im.v1.MessageService' })
+      .subscribe({ next: (r) => seen.push(r.status), complete: () => (completed = true) });
     await jest.advanceTimersByTimeAsync(2 * HEALTH_WATCH_INTERVAL_MS);
     expect({ seen, completed }).toEqual({ seen: ['SERVING'], completed: false });
     draining = true;

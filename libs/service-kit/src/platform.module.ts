@@ -168,7 +168,20 @@ export class PlatformModule {
         CommandConsumerFactory,
         ProjectionFactory,
       ],
-      exports: [CONFIG, SERVICE_INFO, DATA_SOURCE, KAFKA, KAFKA_ADMIN, PRODUCER, OUTBOX_RELAY, ServiceMetrics, ConsumerRegistry, Readiness, CommandConsumerFactory, ProjectionFactory],
+      exports: [
+        CONFIG,
+        SERVICE_INFO,
+        DATA_SOURCE,
+        KAFKA,
+        KAFKA_ADMIN,
+        PRODUCER,
+        OUTBOX_RELAY,
+        ServiceMetrics,
+        ConsumerRegistry,
+        Readiness,
+        CommandConsumerFactory,
+        ProjectionFactory,
+      ],
     };
   }
 }

@@ -1,5 +1,18 @@
 import { decodeEnvelope, Envelope, MessageType } from '@im/contracts';
-import { BatchConsumer, classifyFailure, EndOffsetsReader, ConsumedBatch, ConsumedRecord, consumerLag, nextOffsetOf, ReadBarrier, RecordFailures, sendToDeadLetter, traceHeadersOf, withBatchConsumerSpan } from '@im/kafka';
+import {
+  BatchConsumer,
+  classifyFailure,
+  EndOffsetsReader,
+  ConsumedBatch,
+  ConsumedRecord,
+  consumerLag,
+  nextOffsetOf,
+  ReadBarrier,
+  RecordFailures,
+  sendToDeadLetter,
+  traceHeadersOf,
+  withBatchConsumerSpan,
+} from '@im/kafka';
 import { CheckpointMismatchError, ConsumerCheckpoints, inTransaction } from '@im/persistence';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Admin, Kafka, Producer } from 'kafkajs';

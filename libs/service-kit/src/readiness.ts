@@ -41,13 +41,12 @@ export class Readiness {
   async check(): Promise<ReadinessReport> {
     if (this.draining) return { ready: false, checks: { draining: { up: false, error: 'shutting down' } } };
     if (this.cached && Date.now() - this.cached.at < 1000) return this.cached.report;
-    const [database, kafka] = await Promise.all([
-      probe(() => this.dataSource.query('SELECT 1')),
-      probe(() => this.admin.describeCluster()),
-    ]);
+    const [database, kafka] = await Promise.all([probe(() => this.dataSource.query('SELECT 1')), probe(() => this.admin.describeCluster())]);
     const checks: ReadinessReport['checks'] = { database, kafka };
     for (const h of this.consumers.health()) {
-      checks[`consumer:${h.groupId}`] = isConsuming(h) ? { up: true } : { up: false, error: `${h.stalled ? 'stalled' : h.status}: ${h.problem ?? 'not consuming yet'}` };
+      checks[`consumer:${h.groupId}`] = isConsuming(h)
+        ? { up: true }
+        : { up: false, error: `${h.stalled ? 'stalled' : h.status}: ${h.problem ?? 'not consuming yet'}` };
     }
     const report = { ready: Object.values(checks).every((c) => c.up), checks };
     this.cached = { at: Date.now(), report };

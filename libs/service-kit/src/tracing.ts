@@ -12,7 +12,10 @@ export interface Tracing {
  * before. Spans come from the gRPC interceptor, the Kafka producer and the consumers; the OTLP
  * exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself.
  */
-export async function startTracing(config: Pick<BaseConfig, 'TRACING' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_SERVICE_NAME'>, serviceName: string): Promise<Tracing> {
+export async function startTracing(
+  config: Pick<BaseConfig, 'TRACING' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_SERVICE_NAME'>,
+  serviceName: string,
+): Promise<Tracing> {
   const mode = tracingModeOf(config);
   if (mode === 'off') return { mode, shutdown: async () => undefined };
   const [{ NodeTracerProvider }, { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor }, { resourceFromAttributes }] = await Promise.all([

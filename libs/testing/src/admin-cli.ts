@@ -13,9 +13,16 @@ export const adminCliEnv = () => ({ PATH: process.env.PATH, KAFKA_BROKERS: testE
 export const adminCli = (...args: string[]) => adminCliWith(adminCliEnv(), ...args);
 
 /** The admin CLI against another broker or database than the suite's. */
-export async function adminCliWith(env: { KAFKA_BROKERS: string; DATABASE_URL: string }, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function adminCliWith(
+  env: { KAFKA_BROKERS: string; DATABASE_URL: string },
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [ADMIN_CLI, ...args], { env: { PATH: process.env.PATH, ...env }, cwd: REPO_ROOT, timeout: 120_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [ADMIN_CLI, ...args], {
+      env: { PATH: process.env.PATH, ...env },
+      cwd: REPO_ROOT,
+      timeout: 120_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };

@@ -27,7 +27,10 @@ export async function ensureTestTopics(topics: string[], admin?: Admin): Promise
   const own = admin ? undefined : testKafka().admin();
   if (own) await own.connect();
   try {
-    await ensureTopics((admin ?? own)!, topics.map((t) => topicSpec(t, SERVICE_DEFAULT_PARTITIONS, 1)));
+    await ensureTopics(
+      (admin ?? own)!,
+      topics.map((t) => topicSpec(t, SERVICE_DEFAULT_PARTITIONS, 1)),
+    );
   } finally {
     await own?.disconnect();
   }
@@ -60,7 +63,14 @@ export class TopicWatcher {
         if (start && BigInt(message.offset) < BigInt(start.high)) return;
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-        this.records.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers });
+        this.records.push({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          value: message.value?.toString() ?? null,
+          headers,
+        });
       },
     });
     await joined;

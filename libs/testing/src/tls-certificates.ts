@@ -26,14 +26,68 @@ const issued = (dir: string, base: string): IssuedCertificate => {
 /** A throwaway certificate authority in a temporary directory, made with the openssl CLI (P-256 keys, valid one day). */
 export function certificateAuthority(name: string): CertificateAuthority {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${name}`, '-days', '1'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '1',
+    ],
+    dir,
+  );
   return {
     ...issued(dir, 'ca'),
     issue(subject, usage, san = `DNS:${subject}`) {
       const base = `${usage}-${subject.replace(/[^A-Za-z0-9]/g, '_')}`;
-      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${subject}`], dir);
+      openssl(
+        [
+          'req',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          `${base}.key`,
+          '-out',
+          `${base}.csr`,
+          '-subj',
+          `/CN=${subject}`,
+        ],
+        dir,
+      );
       writeFileSync(join(dir, `${base}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}\n`);
-      openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${base}.crt`, '-days', '1', '-extfile', `${base}.ext`], dir);
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          `${base}.csr`,
+          '-CA',
+          'ca.crt',
+          '-CAkey',
+          'ca.key',
+          '-CAcreateserial',
+          '-out',
+          `${base}.crt`,
+          '-days',
+          '1',
+          '-extfile',
+          `${base}.ext`,
+        ],
+        dir,
+      );
       return issued(dir, base);
     },
   };

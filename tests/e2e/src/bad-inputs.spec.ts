@@ -184,7 +184,10 @@ describe('bad inputs are refused with a documented code and store nothing', () =
       await api.messages.sendMessage({ fromUid: a, channel: person(b), payload: Buffer.from('1'), clientMsgNo: 'm1' });
       expect((await api.conversations.syncConversations({ uid: b })).conversations[0]).toMatchObject({ unread: 1 });
       const key = personKey(a, b);
-      const markRead = envelope('conversation.mark_read', key, { uid: b, channel: person(a), readSeq: 0 }).replace('"readSeq":0', `"readSeq":${MINUS_ONE_AS_UINT64}`);
+      const markRead = envelope('conversation.mark_read', key, { uid: b, channel: person(a), readSeq: 0 }).replace(
+        '"readSeq":0',
+        `"readSeq":${MINUS_ONE_AS_UINT64}`,
+      );
       kcatProduce(TOPICS.conversationsCommands, [{ key, value: markRead }]);
       await eventually(async () => (await api.conversations.syncConversations({ uid: b })).conversations[0]?.unread === 0, 'mark_read applied');
       expect((await api.conversations.syncConversations({ uid: b })).conversations[0]).toMatchObject({ unread: 0, readSeq: 1 });

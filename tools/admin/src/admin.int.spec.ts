@@ -1,5 +1,17 @@
 import { dlqTopicOf, TOPICS } from '@im/contracts';
-import { ADMIN_CLI, adminCli as admin, adminCliEnv, eventually, grpcClient, kcatProduce, REPO_ROOT, ServiceProcess, testDb, testKafka, uniqueId } from '@im/testing';
+import {
+  ADMIN_CLI,
+  adminCli as admin,
+  adminCliEnv,
+  eventually,
+  grpcClient,
+  kcatProduce,
+  REPO_ROOT,
+  ServiceProcess,
+  testDb,
+  testKafka,
+  uniqueId,
+} from '@im/testing';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Admin } from 'kafkajs';
@@ -23,7 +35,10 @@ describe('admin CLI: dead letters and lag of the channels service', () => {
     const key = `2:${channelId}`;
     // Refused: the channel does not exist yet.
     kcatProduce(TOPICS.channelsCommands, [
-      { key, value: envelope('channel.update', key, { channel: { channelId, channelType: 2 }, attributes: { name: 'replayed' }, updateMask: { paths: ['name'] } }) },
+      {
+        key,
+        value: envelope('channel.update', key, { channel: { channelId, channelType: 2 }, attributes: { name: 'replayed' }, updateMask: { paths: ['name'] } }),
+      },
     ]);
 
     const listed = await eventually(async () => {
@@ -31,7 +46,12 @@ describe('admin CLI: dead letters and lag of the channels service', () => {
       const rows = code === 0 ? JSON.parse(stdout) : [];
       return rows.length === 1 ? rows[0] : undefined;
     }, 'the refused command in `dlq list`');
-    expect(listed).toMatchObject({ key, code: 'NOT_FOUND/CHANNEL_NOT_FOUND', sourceTopic: TOPICS.channelsCommands, dlqTopic: dlqTopicOf(TOPICS.channelsCommands) });
+    expect(listed).toMatchObject({
+      key,
+      code: 'NOT_FOUND/CHANNEL_NOT_FOUND',
+      sourceTopic: TOPICS.channelsCommands,
+      dlqTopic: dlqTopicOf(TOPICS.channelsCommands),
+    });
     expect(listed.reason).toMatch(/not found|does not exist/i);
     expect(Number(listed.sourceOffset)).toBeGreaterThanOrEqual(0);
 
@@ -103,7 +123,14 @@ describe('admin CLI: rebuild a projection from offset 0', () => {
     await producer.send({ topic, messages: [0, 1, 2, 3, 4, 5].map((i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 2 })) });
     await producer.disconnect();
     // As if a projection had applied everything: offsets committed, checkpoints and rows stored.
-    await kafkaAdmin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '3' }, { partition: 1, offset: '3' }] });
+    await kafkaAdmin.setOffsets({
+      groupId: group,
+      topic,
+      partitions: [
+        { partition: 0, offset: '3' },
+        { partition: 1, offset: '3' },
+      ],
+    });
     db = await testDb();
     await db.query(`CREATE TABLE channels.${table} (id text PRIMARY KEY)`);
     await db.query(`INSERT INTO channels.${table} VALUES ('a'), ('b')`);
@@ -153,7 +180,10 @@ describe('admin CLI: rebuild a projection from offset 0', () => {
   });
 
   it('shows progress while the restarted projection catches up, and returns once it has', async () => {
-    const child = spawn(process.execPath, [ADMIN_CLI, 'rebuild', 'channels', group, '--tables', table, '--topics', topic], { env: adminCliEnv(), cwd: REPO_ROOT });
+    const child = spawn(process.execPath, [ADMIN_CLI, 'rebuild', 'channels', group, '--tables', table, '--topics', topic], {
+      env: adminCliEnv(),
+      cwd: REPO_ROOT,
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -11,7 +11,9 @@ import { AdminError } from './rebuild';
 export async function resetCheckpoints(ctx: AdminContext, registry: readonly ProjectionRegistration[], service: string, groupId: string): Promise<number> {
   quoteIdent(service);
   if (registry.some((r) => r.service === service && r.groupId === groupId)) {
-    throw new AdminError(`${service} ${groupId} is a projection: its positions go with its tables, so rebuild it (npm run admin -- rebuild ${service} ${groupId})`);
+    throw new AdminError(
+      `${service} ${groupId} is a projection: its positions go with its tables, so rebuild it (npm run admin -- rebuild ${service} ${groupId})`,
+    );
   }
   return new ConsumerCheckpoints(service, groupId).reset(await ctx.db());
 }

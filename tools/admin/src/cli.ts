@@ -132,7 +132,15 @@ async function run(argv: string[], registry: AdminRegistry): Promise<number> {
       return 0;
     }
     if (command === 'rebuild' && sub && rest.length === 1) {
-      const list = (v?: string) => (v === undefined ? undefined : v === 'none' ? [] : v.split(',').map((s) => s.trim()).filter(Boolean));
+      const list = (v?: string) =>
+        v === undefined
+          ? undefined
+          : v === 'none'
+            ? []
+            : v
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean);
       const plan = planRebuild(registry.projections, sub, rest[0], list(values.tables), list(values.topics));
       const result = await rebuild(ctx, plan);
       const reset = result.reset.length ? `, reset ${result.reset.join(', ')}` : '';

@@ -14,11 +14,19 @@ export interface RebuildPlan {
 }
 
 /** Resolves what to rebuild from the registry, or from explicit `--tables` for a group not registered. */
-export function planRebuild(registry: readonly ProjectionRegistration[], service: string, groupId: string, explicitTables?: string[], explicitTopics?: string[]): RebuildPlan {
+export function planRebuild(
+  registry: readonly ProjectionRegistration[],
+  service: string,
+  groupId: string,
+  explicitTables?: string[],
+  explicitTopics?: string[],
+): RebuildPlan {
   const registered = registry.find((r) => r.service === service && r.groupId === groupId);
   if (!registered && !explicitTables) {
     const known = registry.map((r) => `${r.service} ${r.groupId}`).join(', ') || 'none';
-    throw new AdminError(`${service} ${groupId} is not a registered projection (registered: ${known}); register it in scripts/projections.ts, or pass --tables t1,t2 (or --tables none)`);
+    throw new AdminError(
+      `${service} ${groupId} is not a registered projection (registered: ${known}); register it in scripts/projections.ts, or pass --tables t1,t2 (or --tables none)`,
+    );
   }
   const tables = explicitTables ?? registered!.tables;
   const resetColumns = explicitTables ? [] : (registered?.resetColumns ?? []);
@@ -41,7 +49,9 @@ export async function rebuild(
   const { groups } = await admin.describeGroups([plan.groupId]);
   const group = groups[0];
   if (group && group.members.length > 0) {
-    throw new AdminError(`consumer group ${plan.groupId} has ${group.members.length} active member(s) (state ${group.state}): stop every instance of ${plan.service} first`);
+    throw new AdminError(
+      `consumer group ${plan.groupId} has ${group.members.length} active member(s) (state ${group.state}): stop every instance of ${plan.service} first`,
+    );
   }
   const committed = await admin.fetchOffsets({ groupId: plan.groupId });
   const topics = [...new Set([...plan.topics, ...committed.map((t) => t.topic)])];

@@ -1,6 +1,18 @@
 import { status } from '@grpc/grpc-js';
 import { TOPICS } from '@im/contracts';
-import { adminCliWith, eventually, grpcClient, kcatProduce, SecondBroker, separateTestDatabase, ServiceProcess, testDb, testEnv, testKafka, uniqueId } from '@im/testing';
+import {
+  adminCliWith,
+  eventually,
+  grpcClient,
+  kcatProduce,
+  SecondBroker,
+  separateTestDatabase,
+  ServiceProcess,
+  testDb,
+  testEnv,
+  testKafka,
+  uniqueId,
+} from '@im/testing';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Admin } from 'kafkajs';
@@ -48,7 +60,11 @@ describe('a consumer that crashes', () => {
   it('is restarted with backoff, reported not ready meanwhile, and consumes again once the record it cannot decode is gone', async () => {
     // The services decode snappy; this one is started without it (a test fault), so fetching a
     // snappy batch throws before any handler runs, as a batch kafkajs cannot decode would.
-    service = await ServiceProcess.start('subscriptions', { CONSUMER_RESTART_MAX_BACKOFF_MS: '2000' }, { nodeArgs: ['--require', join(__dirname, 'faults', 'kafkajs-without-snappy.cjs')] });
+    service = await ServiceProcess.start(
+      'subscriptions',
+      { CONSUMER_RESTART_MAX_BACKOFF_MS: '2000' },
+      { nodeArgs: ['--require', join(__dirname, 'faults', 'kafkajs-without-snappy.cjs')] },
+    );
     const key = `2:${uniqueId('snappy')}`;
     const [before] = (await admin.fetchTopicOffsets(TOPIC)).filter((p) => p.partition === 0);
     kcatProduce(TOPIC, [{ key, value: envelope('subscribers.add', key, { channel: { channelId: key.slice(2), channelType: 2 }, uids: ['u1'] }) }], {
@@ -66,7 +82,10 @@ describe('a consumer that crashes', () => {
     const lag = () => metric(service!, 'im_kafka_consumer_lag', `group="${GROUP}",topic="${TOPIC}",partition="0"`);
     expect(await lag()).toBeGreaterThanOrEqual(1);
     // Restarted, crashing again on the same batch, again and again: each time with backoff.
-    await eventually(async () => ((await metric(service!, 'im_kafka_consumer_restarts_total', `group="${GROUP}",status="restarting"`)) ?? 0) >= 2, 'two restarts');
+    await eventually(
+      async () => ((await metric(service!, 'im_kafka_consumer_restarts_total', `group="${GROUP}",status="restarting"`)) ?? 0) >= 2,
+      'two restarts',
+    );
 
     // The operator removes the record (here: deletes it from the log); the next restart consumes again.
     await admin.deleteTopicRecords({ topic: TOPIC, partitions: [{ partition: 0, offset: String(BigInt(before.high) + 1n) }] });
@@ -75,7 +94,9 @@ describe('a consumer that crashes', () => {
 
     // And it applies what comes next: a command for an unknown channel is refused and passed.
     const next = `2:${uniqueId('after')}`;
-    kcatProduce(TOPIC, [{ key: next, value: envelope('subscribers.add', next, { channel: { channelId: next.slice(2), channelType: 2 }, uids: ['u1'] }) }], { partition: 0 });
+    kcatProduce(TOPIC, [{ key: next, value: envelope('subscribers.add', next, { channel: { channelId: next.slice(2), channelType: 2 }, uids: ['u1'] }) }], {
+      partition: 0,
+    });
     const [end] = (await admin.fetchTopicOffsets(TOPIC)).filter((p) => p.partition === 0);
     await eventually(async () => {
       const [row] = await db.rows<{ next_offset: string }>(
@@ -135,10 +156,14 @@ describe('checkpoints from another Kafka cluster', () => {
     channels = grpcClient('ChannelService', channelsService.grpcAddress);
     subs = grpcClient('SubscriptionService', subscriptionsService.grpcAddress);
     try {
-      const halted = await eventually(async () => {
-        const r = await readiness(subscriptionsService).catch(() => undefined);
-        return r?.status === 503 && /halted/.test(r.body.checks[`consumer:${DIRECTORY}`]?.error ?? '') ? r : undefined;
-      }, 'the directory to halt', 60_000);
+      const halted = await eventually(
+        async () => {
+          const r = await readiness(subscriptionsService).catch(() => undefined);
+          return r?.status === 503 && /halted/.test(r.body.checks[`consumer:${DIRECTORY}`]?.error ?? '') ? r : undefined;
+        },
+        'the directory to halt',
+        60_000,
+      );
       const problem = halted.body.checks[`consumer:${DIRECTORY}`].error!;
       expect(problem).toMatch(/does not belong to this Kafka cluster/);
       expect(problem).toContain(`npm run admin -- rebuild subscriptions ${DIRECTORY}`);

@@ -43,11 +43,16 @@ describe('graceful shutdown of a consuming service (SIGTERM mid-batch)', () => {
   it('finishes the batch, commits, leaves the group, exits in time, and a restart resumes where it stopped', async () => {
     service = await ServiceProcess.start('channels', { SHUTDOWN_TIMEOUT_MS: '15000' });
     // Start from a caught-up group, whatever earlier runs left on the topic.
-    await eventually(async () => {
-      const ends = await admin.fetchTopicOffsets(TOPIC);
-      const [committed] = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
-      return ends.every((e) => e.high === '0' || committed.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
-    }, 'the command consumer to catch up before the test', 60_000, 100);
+    await eventually(
+      async () => {
+        const ends = await admin.fetchTopicOffsets(TOPIC);
+        const [committed] = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
+        return ends.every((e) => e.high === '0' || committed.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
+      },
+      'the command consumer to catch up before the test',
+      60_000,
+      100,
+    );
     const before = sum(await checkpoints());
     const prefix = uniqueId('drain');
     const ids = Array.from({ length: COMMANDS }, (_, i) => `${prefix}_${i}`);
@@ -55,7 +60,14 @@ describe('graceful shutdown of a consuming service (SIGTERM mid-batch)', () => {
       TOPIC,
       ids.map((id) => {
         const key = `2:${id}`;
-        const value = JSON.stringify({ id: randomUUID(), type: 'channel.create', version: 1, occurred_at: new Date().toISOString(), key, data: { channel: { channelId: id, channelType: 2 } } });
+        const value = JSON.stringify({
+          id: randomUUID(),
+          type: 'channel.create',
+          version: 1,
+          occurred_at: new Date().toISOString(),
+          key,
+          data: { channel: { channelId: id, channelType: 2 } },
+        });
         return { key, value };
       }),
     );

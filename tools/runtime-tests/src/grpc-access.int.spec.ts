@@ -182,7 +182,13 @@ describe('gRPC request limits', () => {
   it('refuses calls beyond the burst with RESOURCE_EXHAUSTED / RATE_LIMITED, and keeps health open', async () => {
     const client = grpcClient('ChannelService', service.grpcAddress);
     const results = [];
-    for (let i = 0; i < 5; i++) results.push(await client.createChannel(channel()).then(() => 'ok', (e) => reasonOf(e)));
+    for (let i = 0; i < 5; i++)
+      results.push(
+        await client.createChannel(channel()).then(
+          () => 'ok',
+          (e) => reasonOf(e),
+        ),
+      );
     client.close();
     expect(results.slice(0, 3)).toEqual(['ok', 'ok', 'ok']);
     for (const refused of results.slice(3)) expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED, reason: 'RATE_LIMITED' });

@@ -17,7 +17,12 @@ describe('gRPC over TLS', () => {
   beforeAll(async () => {
     [tls, mutual] = await ServiceProcess.together([
       ServiceProcess.start('channels', { LOG_LEVEL: 'info', GRPC_TLS_CERT_FILE: server.certFile, GRPC_TLS_KEY_FILE: server.keyFile }),
-      ServiceProcess.start('channels', { LOG_LEVEL: 'info', GRPC_TLS_CERT_FILE: server.certFile, GRPC_TLS_KEY_FILE: server.keyFile, GRPC_TLS_CLIENT_CA_FILE: ca.certFile }),
+      ServiceProcess.start('channels', {
+        LOG_LEVEL: 'info',
+        GRPC_TLS_CERT_FILE: server.certFile,
+        GRPC_TLS_KEY_FILE: server.keyFile,
+        GRPC_TLS_CLIENT_CA_FILE: ca.certFile,
+      }),
     ]);
   });
   afterAll(async () => {

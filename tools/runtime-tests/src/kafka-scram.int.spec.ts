@@ -33,10 +33,21 @@ describe('Kafka SASL/SCRAM and TLS against a real broker', () => {
 
   const kafkaFor = (env: Record<string, string>): Kafka => {
     // Any given KAFKA_BROKERS (the TLS listener) wins over the clear one.
-    const config = loadConfig(baseConfigSchema.pick({ KAFKA_BROKERS: true, KAFKA_CLIENT_ID: true, KAFKA_SSL: true, KAFKA_SSL_CA_FILE: true, KAFKA_SASL_MECHANISM: true, KAFKA_SASL_USERNAME: true, KAFKA_SASL_PASSWORD: true }), {
-      KAFKA_BROKERS: env.KAFKA_BROKERS ?? brokers,
-      ...env,
-    });
+    const config = loadConfig(
+      baseConfigSchema.pick({
+        KAFKA_BROKERS: true,
+        KAFKA_CLIENT_ID: true,
+        KAFKA_SSL: true,
+        KAFKA_SSL_CA_FILE: true,
+        KAFKA_SASL_MECHANISM: true,
+        KAFKA_SASL_USERNAME: true,
+        KAFKA_SASL_PASSWORD: true,
+      }),
+      {
+        KAFKA_BROKERS: env.KAFKA_BROKERS ?? brokers,
+        ...env,
+      },
+    );
     return createKafka(kafkaConnectionOf(config, uniqueId('scram-test')));
   };
 
@@ -97,7 +108,12 @@ describe('Kafka SASL/SCRAM and TLS against a real broker', () => {
   it('runs a service on it: commands in, events out, over SCRAM', async () => {
     // Another cluster: a database of its own, as the suite's checkpoints belong to the suite's broker.
     const database = await separateTestDatabase('scram');
-    const service = await ServiceProcess.start('channels', { KAFKA_BROKERS: brokers, DATABASE_URL: database, KAFKA_SASL_MECHANISM: 'scram-sha-256', ...SCRAM_CREDENTIALS });
+    const service = await ServiceProcess.start('channels', {
+      KAFKA_BROKERS: brokers,
+      DATABASE_URL: database,
+      KAFKA_SASL_MECHANISM: 'scram-sha-256',
+      ...SCRAM_CREDENTIALS,
+    });
     try {
       const channels = grpcClient('ChannelService', service.grpcAddress);
       const channelId = uniqueId('scram');

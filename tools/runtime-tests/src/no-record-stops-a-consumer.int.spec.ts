@@ -1,8 +1,27 @@
 import { DataOf, dlqTopicOf, messageType, TOPICS } from '@im/contracts';
 import { ensureTopics, topicSpec } from '@im/kafka';
-import { checkpointClusterMigration, createServiceDataSource, eventStoreDdl, OutboxRelay, outboxBatchesMigration, outboxBatchRecordsMigration } from '@im/persistence';
+import {
+  checkpointClusterMigration,
+  createServiceDataSource,
+  eventStoreDdl,
+  OutboxRelay,
+  outboxBatchesMigration,
+  outboxBatchRecordsMigration,
+} from '@im/persistence';
 import { BaseConfig, CommandConsumer, Projection, ServiceMetrics } from '@im/service-kit';
-import { adminCli, eventually, GrpcTestClient, grpcClient, kcatProduce, ServiceProcess, testEnv, testKafka, testProducer, TopicWatcher, uniqueId } from '@im/testing';
+import {
+  adminCli,
+  eventually,
+  GrpcTestClient,
+  grpcClient,
+  kcatProduce,
+  ServiceProcess,
+  testEnv,
+  testKafka,
+  testProducer,
+  TopicWatcher,
+  uniqueId,
+} from '@im/testing';
 import { createHash, randomUUID } from 'node:crypto';
 import { Producer } from 'kafkajs';
 import { DataSource } from 'typeorm';
@@ -120,7 +139,8 @@ describe('consumers isolate the record that fails', () => {
     await ds.query(`CREATE SCHEMA "${schema}"`);
     for (const sql of eventStoreDdl(schema)) await ds.query(sql);
     const runner = ds.createQueryRunner();
-    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2), outboxBatchRecordsMigration(schema, 3)]) await new migration().up(runner);
+    for (const migration of [checkpointClusterMigration(schema, 1), outboxBatchesMigration(schema, 2), outboxBatchRecordsMigration(schema, 3)])
+      await new migration().up(runner);
     await runner.release();
     await ds.query(`CREATE TABLE "${schema}".applied (source text NOT NULL, n int NOT NULL, value int NOT NULL, PRIMARY KEY (source, n))`);
     const admin = kafka.admin();
@@ -216,7 +236,10 @@ describe('consumers isolate the record that fails', () => {
         types: [Item],
         // One statement for the whole batch: a single bad value fails all of it.
         apply: async (em, events) => {
-          const { sql, params } = insert('projection', events.map((e) => e.envelope.data as DataOf<typeof Item>));
+          const { sql, params } = insert(
+            'projection',
+            events.map((e) => e.envelope.data as DataOf<typeof Item>),
+          );
           await em.query(sql, params);
         },
         afterCommit: async (events) => void afterCommit.push(...events.map((e) => (e.envelope.data as DataOf<typeof Item>).n)),

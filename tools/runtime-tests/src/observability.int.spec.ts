@@ -85,7 +85,9 @@ describe('correlation ids and metrics on a running service', () => {
     const text = await eventually(async () => {
       const t = await scrape();
       // The lag gauge is set after its batch commits, a moment after the DLQ counter moves.
-      return /im_outbox_backlog 0\b/.test(t) && t.includes('im_kafka_dead_letters_total{') && t.includes(`im_kafka_consumer_lag{group="${group}"`) ? t : undefined;
+      return /im_outbox_backlog 0\b/.test(t) && t.includes('im_kafka_dead_letters_total{') && t.includes(`im_kafka_consumer_lag{group="${group}"`)
+        ? t
+        : undefined;
     }, 'metrics after traffic');
     expect(text).toMatch(/im_grpc_requests_total\{method="im\.v1\.ChannelService\/CreateChannel",code="OK"\} [1-9]/);
     expect(text).toMatch(/im_grpc_request_duration_seconds_bucket\{le="0\.1",method="im\.v1\.ChannelService\/CreateChannel"\}/);

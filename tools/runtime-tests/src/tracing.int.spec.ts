@@ -131,7 +131,14 @@ describe('trace context through a running service', () => {
       messages: [
         {
           key,
-          value: JSON.stringify({ id: randomUUID(), type: 'channel.create', version: 1, occurred_at: new Date().toISOString(), key, data: { channel: { channelId, channelType: 2 } } }),
+          value: JSON.stringify({
+            id: randomUUID(),
+            type: 'channel.create',
+            version: 1,
+            occurred_at: new Date().toISOString(),
+            key,
+            data: { channel: { channelId, channelType: 2 } },
+          }),
           headers: { traceparent: origin },
         },
       ],

@@ -17,7 +17,9 @@ export class ChannelCommandsKafkaConsumer extends CommandConsumerHost {
       types: CHANNEL_COMMANDS,
       // Server time, not the producer's clock, stamps the change (as for gRPC).
       execute: (em, envelope, type) =>
-        commands.executeIn(em, toChannelCommand(type.type as ChannelCommandType, envelope.data as ChannelRequest, new Date().toISOString())).then(() => undefined),
+        commands
+          .executeIn(em, toChannelCommand(type.type as ChannelCommandType, envelope.data as ChannelRequest, new Date().toISOString()))
+          .then(() => undefined),
     });
   }
 }

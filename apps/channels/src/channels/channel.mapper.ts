@@ -25,7 +25,14 @@ export function toChannelCommand(type: ChannelCommandType, req: ChannelRequest, 
     case 'channel.create':
       return { type, channel, attributes: req.attributes, now };
     case 'channel.update':
-      return { type, channel, attributes: req.attributes, updateMask: fieldMaskPaths(req.updateMask), expectedVersion: validateUint64('expected_version', req.expectedVersion, { invalid: 'INVALID_EXPECTED_VERSION' }), now };
+      return {
+        type,
+        channel,
+        attributes: req.attributes,
+        updateMask: fieldMaskPaths(req.updateMask),
+        expectedVersion: validateUint64('expected_version', req.expectedVersion, { invalid: 'INVALID_EXPECTED_VERSION' }),
+        now,
+      };
     case 'channel.delete':
       return { type, channel, now };
     default:

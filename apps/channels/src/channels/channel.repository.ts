@@ -28,18 +28,15 @@ const toState = (row: ChannelRow | undefined): ChannelState =>
 export class ChannelRepository {
   /** Loads and row-locks the channel, so concurrent commands on one channel queue up instead of conflicting. */
   async loadForUpdate(em: EntityManager, ref: ChannelRef): Promise<ChannelState> {
-    const rows: ChannelRow[] = await em.query(
-      'SELECT * FROM channels.channels WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE',
-      [ref.channelType, ref.channelId],
-    );
+    const rows: ChannelRow[] = await em.query('SELECT * FROM channels.channels WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE', [
+      ref.channelType,
+      ref.channelId,
+    ]);
     return toState(rows[0]);
   }
 
   async find(em: EntityManager, ref: ChannelRef): Promise<ChannelState> {
-    const rows: ChannelRow[] = await em.query('SELECT * FROM channels.channels WHERE channel_type = $1 AND channel_id = $2', [
-      ref.channelType,
-      ref.channelId,
-    ]);
+    const rows: ChannelRow[] = await em.query('SELECT * FROM channels.channels WHERE channel_type = $1 AND channel_id = $2', [ref.channelType, ref.channelId]);
     return toState(rows[0]);
   }
 

@@ -138,7 +138,7 @@ export class ChannelMessagePruner {
       if (!slice) return end('yielded');
       result.channels += slice.moved.length;
       // A channel with more to prune than one statement may delete comes back at once, from where it stopped.
-      for (let queue = slice.moved; queue.length > 0; ) {
+      for (let queue = slice.moved; queue.length > 0;) {
         const unfinished: MovedChannel[] = [];
         for (const group of this.groups(queue)) {
           if (shouldStop(result)) return end('stopped');
@@ -225,7 +225,9 @@ export class ChannelMessagePruner {
       group.map((c) => c.cap),
       this.keep,
     ]);
-    const done = new Map(rows.map((r) => [`${r.channel_type}:${r.channel_id}`, { pruned: r.pruned, last: [Number(r.last[0]), Number(r.last[1])] as Position }]));
+    const done = new Map(
+      rows.map((r) => [`${r.channel_type}:${r.channel_id}`, { pruned: r.pruned, last: [Number(r.last[0]), Number(r.last[1])] as Position }]),
+    );
     const marks = group.map((c) => {
       const gone = done.get(`${c.channelType}:${c.channelId}`);
       const finished = (gone?.pruned ?? 0) < c.cap;

@@ -33,7 +33,11 @@ export class ChannelMessagePruning implements OnApplicationBootstrap, BeforeAppl
     this.intervalMs = config.MESSAGE_PRUNE_INTERVAL_MS;
     this.pruner = new ChannelMessagePruner(dataSource, { batchSize: config.MESSAGE_PRUNE_BATCH_SIZE });
     if (this.intervalMs > 0) {
-      this.pruned = new Counter({ name: 'im_conversations_messages_pruned_total', help: 'channel_messages rows deleted by the pruner', registers: [metrics.registry] });
+      this.pruned = new Counter({
+        name: 'im_conversations_messages_pruned_total',
+        help: 'channel_messages rows deleted by the pruner',
+        registers: [metrics.registry],
+      });
       this.passes = new Counter({
         name: 'im_conversations_prune_passes_total',
         help: 'Passes of the channel_messages pruner, by result (done; yielded: another replica was pruning; stopped: shutdown; failed)',

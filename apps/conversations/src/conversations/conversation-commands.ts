@@ -16,8 +16,7 @@ export interface ConversationRequest {
 }
 
 export type ConversationCommand =
-  | { type: 'conversation.delete'; uid: string; channel: ChannelRef }
-  | { type: 'conversation.mark_read'; uid: string; channel: ChannelRef; readSeq: number };
+  { type: 'conversation.delete'; uid: string; channel: ChannelRef } | { type: 'conversation.mark_read'; uid: string; channel: ChannelRef; readSeq: number };
 
 export function toConversationCommand(type: ConversationCommand['type'], req: ConversationRequest): ConversationCommand {
   validateRequestText(req);

@@ -111,4 +111,3 @@ export const toRow = (r: RawRow): ConversationRow => ({
   version: num(r.version),
   updatedAtMs: num(r.updated_at_ms),
 });
-

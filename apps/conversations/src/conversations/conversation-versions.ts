@@ -17,7 +17,8 @@ export class ConversationVersions {
    */
   async lockChannels(em: EntityManager, channels: ChannelRef[]): Promise<void> {
     if (channels.length === 0) return;
-    await queryPrepared(em,
+    await queryPrepared(
+      em,
       `SELECT pg_advisory_xact_lock(k) FROM (
          SELECT DISTINCT hashtextextended('${S}.channel:' || t || ':' || i, 0) AS k FROM unnest($1::int[], $2::text[]) AS x(t, i) ORDER BY 1) AS locks`,
       [channels.map((c) => c.channelType), channels.map((c) => c.channelId)],

@@ -31,7 +31,8 @@ export class ConversationRepository {
     nowMs: number,
   ): Promise<void> {
     await this.versions.lockChannels(em, [channel]);
-    await queryPrepared(em,
+    await queryPrepared(
+      em,
       `INSERT INTO ${S}.cursors (uid, channel_type, channel_id, ${column}, version, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (uid, channel_type, channel_id) DO UPDATE
          SET ${column} = excluded.${column}, version = excluded.version, updated_at_ms = excluded.updated_at_ms
@@ -44,7 +45,8 @@ export class ConversationRepository {
   // ---------------------------------------------------------------- reads
 
   async findOne(em: EntityManager, uid: string, channel: ChannelRef): Promise<ConversationRow | undefined> {
-    const rows: RawRow[] = await queryPrepared(em,
+    const rows: RawRow[] = await queryPrepared(
+      em,
       `${WITH_FLOORS} FROM (${versioned(`${S}.members`)} AND m.uid = $1 AND m.channel_type = $2 AND m.channel_id = $3) v`,
       [uid, channel.channelType, channel.channelId],
     );
@@ -54,7 +56,8 @@ export class ConversationRepository {
   /** Conversations changed after `sinceVersion`, oldest change first. */
   async changedSince(em: EntityManager, uid: string, sinceVersion: number, limit: number): Promise<ConversationRow[]> {
     const after = (column: string) => `${column} > $2`;
-    const rows: RawRow[] = await queryPrepared(em,
+    const rows: RawRow[] = await queryPrepared(
+      em,
       `${WITH_FLOORS} FROM (${versioned(candidates(after, 'ASC'))}) v WHERE ${after('v.version')} ORDER BY v.version ASC LIMIT $3`,
       [uid, sinceVersion, limit],
     );
@@ -64,7 +67,8 @@ export class ConversationRepository {
   /** Conversations whose version is below `beforeVersion` (0: no bound), newest change first. */
   async newestFirst(em: EntityManager, uid: string, beforeVersion: number, limit: number): Promise<ConversationRow[]> {
     const before = (column: string) => `($2::bigint = 0 OR ${column} < $2::bigint)`;
-    const rows: RawRow[] = await queryPrepared(em,
+    const rows: RawRow[] = await queryPrepared(
+      em,
       `${WITH_FLOORS} FROM (${versioned(candidates(before, 'DESC'))}) v WHERE ${before('v.version')} ORDER BY v.version DESC LIMIT $3`,
       [uid, beforeVersion, limit],
     );
@@ -79,7 +83,8 @@ export class ConversationRepository {
    * from this role) counts. Nothing in flight: the snapshot's xmax.
    */
   async oldestWriterInFlight(em: EntityManager): Promise<number> {
-    const [row] = await queryPrepared(em,
+    const [row] = await queryPrepared(
+      em,
       `SELECT COALESCE((
                 SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x
                  WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
@@ -102,7 +107,8 @@ export class ConversationRepository {
 
   /** The uid's current conversation version: where an incremental sync starts after a full one. */
   async currentVersion(em: EntityManager, uid: string): Promise<number> {
-    const [row] = await queryPrepared<{ version: string }>(em,
+    const [row] = await queryPrepared<{ version: string }>(
+      em,
       `SELECT COALESCE(max(v.version), 0) AS version FROM (${versioned(candidates(() => 'true', 'DESC', '1'))}) v`,
       [uid],
     );
@@ -110,14 +116,11 @@ export class ConversationRepository {
   }
 
   /** The newest `count` messages of each channel in (from, to], newest last. */
-  async recents(
-    em: EntityManager,
-    ranges: { channel: ChannelRef; from: number; to: number }[],
-    count: number,
-  ): Promise<Map<string, StoredMessageRow[]>> {
+  async recents(em: EntityManager, ranges: { channel: ChannelRef; from: number; to: number }[], count: number): Promise<Map<string, StoredMessageRow[]>> {
     const result = new Map<string, StoredMessageRow[]>();
     if (count === 0 || ranges.length === 0) return result;
-    const rows: Record<string, string | number>[] = await queryPrepared(em,
+    const rows: Record<string, string | number>[] = await queryPrepared(
+      em,
       `SELECT x.* FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS r(channel_type, channel_id, from_seq, to_seq)
        CROSS JOIN LATERAL (
          SELECT * FROM ${S}.channel_messages m

@@ -63,7 +63,10 @@ export class ConversationsProjection extends ProjectionHost {
     await preferGenericPlans(em);
     // The locks of every channel of the slice (ADR 18), at once and in one order, so slices of
     // different partitions and topics never wait on each other in a cycle.
-    await this.versions.lockChannels(em, events.flatMap(({ envelope }) => channelOf(envelope.data)));
+    await this.versions.lockChannels(
+      em,
+      events.flatMap(({ envelope }) => channelOf(envelope.data)),
+    );
     const messages: { message: StoredMessageData; version: number }[] = [];
     for (const { envelope, offset } of events) {
       const version = versions.get(BigInt(offset));
@@ -82,7 +85,15 @@ export class ConversationsProjection extends ProjectionHost {
           const channel = validateChannelRef(data.channel);
           data.uids.forEach((uid) => validateUid(uid));
           const type = envelope.type as 'subscribers.added' | 'subscribers.removed';
-          await this.repository.applyMembership(em, version, channel, data.uids, { type, membershipVersion: data.membershipVersion }, Date.parse(envelope.occurred_at), data.reset === true);
+          await this.repository.applyMembership(
+            em,
+            version,
+            channel,
+            data.uids,
+            { type, membershipVersion: data.membershipVersion },
+            Date.parse(envelope.occurred_at),
+            data.reset === true,
+          );
         }
       } catch (error) {
         // Upstream validated these already; one that still breaks our rules is skipped, never retried forever.

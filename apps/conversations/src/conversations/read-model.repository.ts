@@ -22,7 +22,8 @@ export class ReadModelRepository {
   async applyMessages(em: EntityManager, versioned: { message: StoredMessageData; version: number }[]): Promise<void> {
     if (versioned.length === 0) return;
     const batch = versioned.map((v) => v.message);
-    const inserted: { channel_type: number; channel_id: string; seq: string }[] = await queryPrepared(em,
+    const inserted: { channel_type: number; channel_id: string; seq: string }[] = await queryPrepared(
+      em,
       `INSERT INTO ${S}.channel_messages (channel_type, channel_id, seq, message_id, from_uid, client_msg_no, payload, sent_at_ms, membership_version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
        ON CONFLICT DO NOTHING RETURNING channel_type, channel_id, seq`,
@@ -60,7 +61,8 @@ export class ReadModelRepository {
     }
     if (heads.size === 0) return;
     const headList = [...heads.values()];
-    await queryPrepared(em,
+    await queryPrepared(
+      em,
       `INSERT INTO ${S}.channel_heads (channel_type, channel_id, last_seq, last_sent_at_ms, membership_version, version)
        SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
        ON CONFLICT (channel_type, channel_id) DO UPDATE
@@ -81,7 +83,8 @@ export class ReadModelRepository {
     const rows = [...cursors.values()].sort(
       (x, y) => x.channel.channelType - y.channel.channelType || cmp(x.channel.channelId, y.channel.channelId) || cmp(x.uid, y.uid),
     );
-    await queryPrepared(em,
+    await queryPrepared(
+      em,
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, own_last_sent_seq, version, updated_at_ms)
        SELECT t.uid, t.channel_type, t.channel_id, t.join_version, t.own_last_sent_seq, t.version, 0
          FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
@@ -132,7 +135,11 @@ export class ReadModelRepository {
     const current = new Map<string, Membership>(
       rows.map((r) => [
         r.uid,
-        { joinVersion: r.join_version === null ? null : Number(r.join_version), leftVersion: r.left_version === null ? null : Number(r.left_version), appliedVersion: Number(r.applied_version) },
+        {
+          joinVersion: r.join_version === null ? null : Number(r.join_version),
+          leftVersion: r.left_version === null ? null : Number(r.left_version),
+          appliedVersion: Number(r.applied_version),
+        },
       ]),
     );
     const changed: { uid: string; before: Membership; next: Membership }[] = [];
@@ -148,7 +155,8 @@ export class ReadModelRepository {
       if (next) changed.push({ uid, before: membership, next });
     }
     if (changed.length === 0) return;
-    await queryPrepared(em,
+    await queryPrepared(
+      em,
       `INSERT INTO ${S}.members (uid, channel_type, channel_id, join_version, left_version, applied_version, version, updated_at_ms)
        SELECT t.uid, $1, $2, t.join_version, t.left_version, t.applied_version, $8::bigint, $3
          FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS t(uid, join_version, left_version, applied_version)
@@ -177,13 +185,15 @@ export class ReadModelRepository {
    * every member's conversation at once (see channelStateChanges).
    */
   async applyChannelState(em: EntityManager, version: number, channel: ChannelRef, channelVersion: number, deleted: boolean): Promise<void> {
-    const [row]: { deleted: boolean; channel_version: string }[] = await queryPrepared(em,
+    const [row]: { deleted: boolean; channel_version: string }[] = await queryPrepared(
+      em,
       `SELECT deleted, channel_version FROM ${S}.channel_states WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE`,
       [channel.channelType, channel.channelId],
     );
     const current = row && { deleted: row.deleted, channelVersion: Number(row.channel_version) };
     if (!channelStateChanges(current, { deleted, channelVersion })) return;
-    await queryPrepared(em,
+    await queryPrepared(
+      em,
       `INSERT INTO ${S}.channel_states (channel_type, channel_id, channel_version, deleted, changed_version) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (channel_type, channel_id) DO UPDATE
          SET channel_version = excluded.channel_version, deleted = excluded.deleted, changed_version = excluded.changed_version

@@ -1,5 +1,15 @@
 import { ConversationState } from '@im/contracts';
-import { conversationView, ConversationView, fullSyncCursor, incrementalCursor, passesFilters, settledBelow, SyncQuery, toSyncQuery, worthWaiting } from '@im/conversations-domain';
+import {
+  conversationView,
+  ConversationView,
+  fullSyncCursor,
+  incrementalCursor,
+  passesFilters,
+  settledBelow,
+  SyncQuery,
+  toSyncQuery,
+  worthWaiting,
+} from '@im/conversations-domain';
 import { preferGenericPlans } from '@im/persistence';
 import { DATA_SOURCE } from '@im/service-kit';
 import { channelAsSeenBy, channelKey } from '@im/shared-domain';
@@ -8,7 +18,11 @@ import { DataSource, EntityManager } from 'typeorm';
 import { ConversationRepository, ConversationRow, StoredMessageRow } from './conversation.repository';
 import { ConversationsProjection } from './conversations.projection';
 
-const STATE_NAMES = { ACTIVE: ConversationState.CONVERSATION_STATE_ACTIVE, LEFT: ConversationState.CONVERSATION_STATE_LEFT, DELETED: ConversationState.CONVERSATION_STATE_DELETED } as const;
+const STATE_NAMES = {
+  ACTIVE: ConversationState.CONVERSATION_STATE_ACTIVE,
+  LEFT: ConversationState.CONVERSATION_STATE_LEFT,
+  DELETED: ConversationState.CONVERSATION_STATE_DELETED,
+} as const;
 
 /** How many candidate rows a full sync examines per round while filling a page. */
 const SCAN_CHUNK = 500;

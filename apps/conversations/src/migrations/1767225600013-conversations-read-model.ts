@@ -25,9 +25,7 @@ export class ConversationsReadModel1767225600013 implements MigrationInterface {
       PRIMARY KEY (channel_type, channel_id, seq)
     )`);
     // Join floors and leave ceilings: the highest seq stamped below a membership version.
-    await q.query(
-      'CREATE INDEX channel_messages_membership_idx ON conversations.channel_messages (channel_type, channel_id, membership_version, seq)',
-    );
+    await q.query('CREATE INDEX channel_messages_membership_idx ON conversations.channel_messages (channel_type, channel_id, membership_version, seq)');
     await q.query(`CREATE TABLE conversations.channel_heads (
       channel_type       int    NOT NULL,
       channel_id         text   NOT NULL,

@@ -21,11 +21,7 @@ export const CHANNEL_CMDS_GROUP = 'fanout.channel-commands';
 export class ChannelCommandsProjection extends ProjectionHost {
   private readonly queue = new CommandQueueRepository();
 
-  constructor(
-    factory: ProjectionFactory,
-    inputs: FanoutInputsProjection,
-    @Inject(OUTBOX_RELAY) relay: OutboxRelay,
-  ) {
+  constructor(factory: ProjectionFactory, inputs: FanoutInputsProjection, @Inject(OUTBOX_RELAY) relay: OutboxRelay) {
     super();
     this.host(factory, {
       groupId: CHANNEL_CMDS_GROUP,

@@ -50,10 +50,10 @@ export class CommandQueueRepository {
    * replay, a retried request) queues nothing and returns false.
    */
   async enqueue(em: EntityManager, sourceId: string, command: CommandToQueue, uids: string[], now: Date): Promise<boolean> {
-    const claimed = await em.query(
-      'INSERT INTO fanout.cmd_sources (source_id, recipients) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING source_id',
-      [sourceId, uids.length],
-    );
+    const claimed = await em.query('INSERT INTO fanout.cmd_sources (source_id, recipients) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING source_id', [
+      sourceId,
+      uids.length,
+    ]);
     if (claimed.length === 0) return false;
     if (uids.length === 0) return true;
     const sorted = [...new Set(uids)].sort();
@@ -119,10 +119,7 @@ export class CommandQueueRepository {
 
   /** Up to `limit` commands after `afterSeq`, oldest first. */
   async page(em: EntityManager, uid: string, afterSeq: number, limit: number): Promise<QueuedCommand[]> {
-    const rows: QueueRow[] = await em.query(
-      'SELECT * FROM fanout.cmd_queue WHERE uid = $1 AND cmd_seq > $2 ORDER BY cmd_seq LIMIT $3',
-      [uid, afterSeq, limit],
-    );
+    const rows: QueueRow[] = await em.query('SELECT * FROM fanout.cmd_queue WHERE uid = $1 AND cmd_seq > $2 ORDER BY cmd_seq LIMIT $3', [uid, afterSeq, limit]);
     return rows.map(toQueued);
   }
 }

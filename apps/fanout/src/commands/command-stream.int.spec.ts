@@ -55,7 +55,7 @@ describe('command stream (G3): channel changes reach every subscriber, offline o
   /** Every command of a uid, paging with the server's has_more until the end. */
   const allCommands = async (uid: string, limit = 1000): Promise<Cmd[]> => {
     const result: Cmd[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await commands.syncCommands({ uid, afterSeq: after, limit });
       result.push(...page.commands);
       if (!page.hasMore) return result;
@@ -101,7 +101,9 @@ describe('command stream (G3): channel changes reach every subscriber, offline o
     const members = [uniqueId('a'), uniqueId('b'), uniqueId('c')];
     const channel = await newGroup(members);
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => channels.updateChannel({ channel, attributes: { extra: { [`k${i}`]: 'v' } }, updateMask: { paths: [`extra.k${i}`] } })),
+      Array.from({ length: 20 }, (_, i) =>
+        channels.updateChannel({ channel, attributes: { extra: { [`k${i}`]: 'v' } }, updateMask: { paths: [`extra.k${i}`] } }),
+      ),
     );
     for (const uid of members) {
       const versions = channelUpdates(await allCommands(uid), channel.channelId).map((c) => c.version);

@@ -64,9 +64,7 @@ describe('batched and per-uid delivery streams (fanout as a process, real Kafka 
     expect(perUidFrames.map((f) => f.uids)).toEqual(Array(10).fill([]));
 
     const batchedFrames = batched.messages(channel.channelId);
-    expect(batchedFrames.map((f) => [f.message.messageSeq, f.uid, sorted(f.uids)])).toEqual(
-      [1, 2, 3, 4, 5].map((seq) => [seq, '', sorted([b, c])]),
-    );
+    expect(batchedFrames.map((f) => [f.message.messageSeq, f.uid, sorted(f.uids)])).toEqual([1, 2, 3, 4, 5].map((seq) => [seq, '', sorted([b, c])]));
     expect(batchedFrames[0].message).toMatchObject({ channel, fromUid: a, membershipVersion: 1, messageId: sent[0].messageId });
     expect(Buffer.from(batchedFrames[2].message.payload).toString()).toBe('m3');
   });
@@ -162,7 +160,12 @@ describe('batched and per-uid delivery streams (fanout as a process, real Kafka 
       );
       expect(frames.every((f) => f.message.messageSeq === sent.messageSeq && f.message.membershipVersion === 0)).toBe(true);
       expect(onlyA.deliveries.filter(isMessage(sent.messageId)).map((f) => [f.uids, f.message.channel])).toEqual([[[a], { channelId: b, channelType: 1 }]]);
-      expect(perUid.deliveries.filter(isMessage(sent.messageId)).map((f) => [f.uid, f.uids, f.message.channel.channelId]).sort()).toEqual(
+      expect(
+        perUid.deliveries
+          .filter(isMessage(sent.messageId))
+          .map((f) => [f.uid, f.uids, f.message.channel.channelId])
+          .sort(),
+      ).toEqual(
         [
           [a, [], b],
           [b, [], a],

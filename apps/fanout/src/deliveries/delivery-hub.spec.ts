@@ -160,7 +160,11 @@ describe('delivery hub', () => {
     const hub = new DeliveryHub();
     const s = sink();
     hub.open(s);
-    hub.attach(s, Array.from({ length: 10_000 }, (_, i) => `u${i}`), { batched: true });
+    hub.attach(
+      s,
+      Array.from({ length: 10_000 }, (_, i) => `u${i}`),
+      { batched: true },
+    );
     const attached = hub.attached as Map<string, unknown>;
     // Walking the attached uids would go through these; the frames of a message must not.
     const walk = jest.spyOn(attached, 'keys');
@@ -185,7 +189,11 @@ describe('delivery hub', () => {
     hub.close(s);
     expect(hub.changesSince(now)).toEqual(['b']);
     hub.open(s);
-    hub.attach(s, Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `u${i}`), { batched: true });
+    hub.attach(
+      s,
+      Array.from({ length: 2 * REMEMBERED_UID_CHANGES }, (_, i) => `u${i}`),
+      { batched: true },
+    );
     expect(hub.changesSince(start)).toBeUndefined();
     expect(hub.changesSince(hub.changes - 3)).toEqual(['u8189', 'u8190', 'u8191']);
   });

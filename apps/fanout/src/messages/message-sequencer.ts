@@ -118,7 +118,10 @@ export class MessageSequencer {
       timeline.mark('barrier');
       await previousCommitted;
       outcomes = await this.relay.commitAndPublish(
-        lastPerKey(batch.map((p) => channelKey(p.request.channel)), (k) => k),
+        lastPerKey(
+          batch.map((p) => channelKey(p.request.channel)),
+          (k) => k,
+        ),
         this.sendBatch(
           batch.map((p) => p.request),
           batch.map((p) => p.headers),
@@ -160,7 +163,10 @@ export class MessageSequencer {
    * by the pure `sequenceBatch`, and its messages are written with their events and COMMIT.
    */
   private sendBatch(requests: readonly SendRequest[], headers: readonly Record<string, string>[]): DirectBatch<SendOutcome[]> {
-    const channels = lastPerKey(requests.map((r) => r.channel), channelKey);
+    const channels = lastPerKey(
+      requests.map((r) => r.channel),
+      channelKey,
+    );
     const reads = [this.messages.lockHeadsStatement(channels), sendInputsStatement(requests, channels)];
     return {
       reads,

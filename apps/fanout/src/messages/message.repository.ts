@@ -75,7 +75,10 @@ export class MessageRepository {
   /** Each locked head by channelKey, from the result of `lockHeadsStatement`. */
   lockedHeads(result: QueryResult): Map<string, ChannelHead> {
     return new Map(
-      (result.rows as HeadRow[]).map((r) => [channelKey({ channelType: r.channel_type, channelId: r.channel_id }), { lastSeq: Number(r.last_seq), membershipVersion: Number(r.membership_version) }]),
+      (result.rows as HeadRow[]).map((r) => [
+        channelKey({ channelType: r.channel_type, channelId: r.channel_id }),
+        { lastSeq: Number(r.last_seq), membershipVersion: Number(r.membership_version) },
+      ]),
     );
   }
 

@@ -35,9 +35,7 @@ export class FanoutMessages1767225600012 implements MigrationInterface {
       left_version bigint NULL,
       PRIMARY KEY (channel_type, channel_id, uid, join_version)
     )`);
-    await q.query(
-      `CREATE UNIQUE INDEX memberships_current_uq ON fanout.memberships (channel_type, channel_id, uid) WHERE left_version IS NULL`,
-    );
+    await q.query(`CREATE UNIQUE INDEX memberships_current_uq ON fanout.memberships (channel_type, channel_id, uid) WHERE left_version IS NULL`);
     await q.query(`CREATE TABLE fanout.messages (
       channel_type       int         NOT NULL,
       channel_id         text        NOT NULL,

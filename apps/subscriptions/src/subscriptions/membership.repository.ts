@@ -15,18 +15,18 @@ export class MembershipRepository {
        ON CONFLICT DO NOTHING`,
       [ref.channelType, ref.channelId, now],
     );
-    const [row] = await em.query(
-      'SELECT version FROM subscriptions.channel_memberships WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE',
-      [ref.channelType, ref.channelId],
-    );
+    const [row] = await em.query('SELECT version FROM subscriptions.channel_memberships WHERE channel_type = $1 AND channel_id = $2 FOR UPDATE', [
+      ref.channelType,
+      ref.channelId,
+    ]);
     return Number(row.version);
   }
 
   async readVersion(em: EntityManager, ref: ChannelRef): Promise<number> {
-    const rows: { version: string }[] = await em.query(
-      'SELECT version FROM subscriptions.channel_memberships WHERE channel_type = $1 AND channel_id = $2',
-      [ref.channelType, ref.channelId],
-    );
+    const rows: { version: string }[] = await em.query('SELECT version FROM subscriptions.channel_memberships WHERE channel_type = $1 AND channel_id = $2', [
+      ref.channelType,
+      ref.channelId,
+    ]);
     return rows.length ? Number(rows[0].version) : 0;
   }
 

@@ -14,7 +14,6 @@ const created: ChannelEvent = {
   occurredAt: now,
 };
 
-
 describe('channel decider', () => {
   describe('create', () => {
     it('given no history, when created, then channel.created at version 1 with defaults filled in', () => {
@@ -101,9 +100,7 @@ describe('channel decider', () => {
 
     it('sets and removes single extra entries with extra.<key> paths', () => {
       const withExtra: ChannelEvent = { ...created, attributes: { ...created.attributes, extra: { a: '1', b: '2' } } };
-      const { events } = given(channelDecider, [withExtra]).when(
-        update({ attributes: { extra: { c: '3' } }, updateMask: ['extra.a', 'extra.c'] }),
-      );
+      const { events } = given(channelDecider, [withExtra]).when(update({ attributes: { extra: { c: '3' } }, updateMask: ['extra.a', 'extra.c'] }));
       expect(events?.[0]?.attributes.extra).toEqual({ b: '2', c: '3' });
     });
 

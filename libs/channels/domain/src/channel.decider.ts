@@ -31,10 +31,7 @@ export function decide(state: ChannelState, command: ChannelCommand): ChannelEve
     case 'channel.update': {
       const active = requireActive(state, channel);
       if (command.expectedVersion !== 0 && command.expectedVersion !== active.version) {
-        throw failedPrecondition(
-          'VERSION_MISMATCH',
-          `expected_version ${command.expectedVersion} does not match the current version ${active.version}`,
-        );
+        throw failedPrecondition('VERSION_MISMATCH', `expected_version ${command.expectedVersion} does not match the current version ${active.version}`);
       }
       const { attributes, changedFields } = applyMask(active.attributes, command.attributes, command.updateMask);
       return [{ type: 'channel.updated', channel, attributes, changedFields, version: next, occurredAt: command.now }];

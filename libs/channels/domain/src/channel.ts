@@ -45,10 +45,7 @@ interface Existing {
 }
 
 /** A channel's life: never created, active, or deleted (its stream and version live on). */
-export type ChannelState =
-  | { status: 'absent' }
-  | ({ status: 'active' } & Existing)
-  | ({ status: 'deleted' } & Existing);
+export type ChannelState = { status: 'absent' } | ({ status: 'active' } & Existing) | ({ status: 'deleted' } & Existing);
 
 export const initialChannelState = (): ChannelState => ({ status: 'absent' });
 

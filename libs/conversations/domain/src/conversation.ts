@@ -173,7 +173,10 @@ export function toSyncQuery(req: {
   const excluded = Array.isArray(req.excludeChannelTypes) ? req.excludeChannelTypes : [];
   for (const t of excluded) {
     if (typeof t !== 'number' || !Number.isInteger(t) || t < CHANNEL_TYPE_MIN || t > CHANNEL_TYPE_MAX) {
-      throw invalidArgument('INVALID_CHANNEL_TYPE', `exclude_channel_types entries must be from ${CHANNEL_TYPE_MIN} to ${CHANNEL_TYPE_MAX} (got ${JSON.stringify(t)})`);
+      throw invalidArgument(
+        'INVALID_CHANNEL_TYPE',
+        `exclude_channel_types entries must be from ${CHANNEL_TYPE_MIN} to ${CHANNEL_TYPE_MAX} (got ${JSON.stringify(t)})`,
+      );
     }
   }
   const limit = toCount(req.limit);

@@ -10,11 +10,13 @@ describe('activeMemberDelta', () => {
     expect(activeMemberDelta([{ before: member, after: left }])).toBe(-1);
     expect(activeMemberDelta([{ before: left, after: { joinVersion: 9, leftVersion: null } }])).toBe(1);
     expect(activeMemberDelta([{ before: member, after: member }])).toBe(0);
-    expect(activeMemberDelta([
-      { before: none, after: member },
-      { before: none, after: member },
-      { before: member, after: left },
-    ])).toBe(1);
+    expect(
+      activeMemberDelta([
+        { before: none, after: member },
+        { before: none, after: member },
+        { before: member, after: left },
+      ]),
+    ).toBe(1);
   });
 });
 

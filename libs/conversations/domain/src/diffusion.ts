@@ -21,7 +21,9 @@ export const EMPTY_CHANNEL: ChannelSize = { activeMembers: 0, readDiffused: fals
 const isActive = (m: Pick<Membership, 'joinVersion' | 'leftVersion'>) => m.joinVersion !== null && m.leftVersion === null;
 
 /** How many active members a set of interval changes adds (negative: removes). */
-export function activeMemberDelta(changes: { before: Pick<Membership, 'joinVersion' | 'leftVersion'>; after: Pick<Membership, 'joinVersion' | 'leftVersion'> }[]): number {
+export function activeMemberDelta(
+  changes: { before: Pick<Membership, 'joinVersion' | 'leftVersion'>; after: Pick<Membership, 'joinVersion' | 'leftVersion'> }[],
+): number {
   let delta = 0;
   for (const { before, after } of changes) delta += Number(isActive(after)) - Number(isActive(before));
   return delta;

@@ -5,9 +5,7 @@ type Row = { seq: number; membershipVersion: number };
 
 /** The two reads sync makes of a channel's messages, as the read model's SQL makes them. */
 const seqBelow = (rows: Row[], version: number) =>
-  rows
-    .filter((r) => r.membershipVersion < version)
-    .sort((a, b) => b.membershipVersion - a.membershipVersion || b.seq - a.seq)[0]?.seq ?? 0;
+  rows.filter((r) => r.membershipVersion < version).sort((a, b) => b.membershipVersion - a.membershipVersion || b.seq - a.seq)[0]?.seq ?? 0;
 const recents = (rows: Row[], from: number, to: number, count: number) =>
   rows
     .filter((r) => r.seq > from && r.seq <= to)

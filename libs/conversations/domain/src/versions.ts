@@ -91,7 +91,9 @@ export function incrementalCursor(sinceVersion: number, lastExamined: number | u
 
 /** Where incremental syncs start after a full one: the uid's newest version, if it is settled. */
 export function fullSyncCursor(currentVersion: number, settled: number): SyncCursor {
-  return currentVersion < settled ? { version: currentVersion, capped: false, reached: currentVersion } : { version: settled - 1, capped: true, reached: currentVersion };
+  return currentVersion < settled
+    ? { version: currentVersion, capped: false, reached: currentVersion }
+    : { version: settled - 1, capped: true, reached: currentVersion };
 }
 
 /**

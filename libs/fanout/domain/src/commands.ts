@@ -50,7 +50,10 @@ export function validateSendCommand(req: SendCommandRequest): ValidSendCommand {
     throw invalidArgument('COMMAND_TYPE_TOO_LONG', `type must be at most ${COMMAND_TYPE_MAX_LENGTH} characters (got ${type.length})`);
   }
   if (isReservedCommandType(type)) {
-    throw invalidArgument('RESERVED_COMMAND_TYPE', `type ${JSON.stringify(type)} is reserved for the platform (${[...PLATFORM_TYPES].join(', ')} and the "${RESERVED_PREFIX}" prefix)`);
+    throw invalidArgument(
+      'RESERVED_COMMAND_TYPE',
+      `type ${JSON.stringify(type)} is reserved for the platform (${[...PLATFORM_TYPES].join(', ')} and the "${RESERVED_PREFIX}" prefix)`,
+    );
   }
   const channel = validateChannelRef(req.channel);
   const payload = (req.payload as Uint8Array | undefined) ?? new Uint8Array();

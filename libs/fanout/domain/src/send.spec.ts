@@ -14,11 +14,23 @@ describe('send rules', () => {
     ['a non-member of a send-banned group', { ...live, sendBan: true }, false, {}, 'PERMISSION_DENIED/NOT_SUBSCRIBER'],
     ['a non-member of an unknown group', { ...live, exists: false }, false, {}, 'NOT_FOUND/CHANNEL_NOT_FOUND'],
     ['one of the pair in a send-banned person channel', { ...live, sendBan: true }, false, { channel: { channelId: 'a|b', channelType: 1 } }, 'OK'],
-    ['one of the pair in a disbanded person channel', { ...live, disband: true }, false, { channel: { channelId: 'a|b', channelType: 1 } }, 'PERMISSION_DENIED/CHANNEL_DISBANDED'],
+    [
+      'one of the pair in a disbanded person channel',
+      { ...live, disband: true },
+      false,
+      { channel: { channelId: 'a|b', channelType: 1 } },
+      'PERMISSION_DENIED/CHANNEL_DISBANDED',
+    ],
     ['anyone to an unknown group', { ...live, exists: false }, true, {}, 'NOT_FOUND/CHANNEL_NOT_FOUND'],
     ['one of the pair in a never-created person channel', { ...live, exists: false }, false, { channel: { channelId: 'a|b', channelType: 1 } }, 'OK'],
     ['an outsider in a person channel', live, false, { fromUid: 'c', channel: { channelId: 'a|b', channelType: 1 } }, 'PERMISSION_DENIED/NOT_SUBSCRIBER'],
-    ['one of the pair in a banned person channel', { ...live, ban: true }, false, { channel: { channelId: 'a|b', channelType: 1 } }, 'PERMISSION_DENIED/CHANNEL_BANNED'],
+    [
+      'one of the pair in a banned person channel',
+      { ...live, ban: true },
+      false,
+      { channel: { channelId: 'a|b', channelType: 1 } },
+      'PERMISSION_DENIED/CHANNEL_BANNED',
+    ],
   ])('%s → %s', (_label, facts, member, over, expected) => {
     expect(outcomeOf(() => authorizeSend(req(over as Partial<SendRequest>), facts as ChannelFacts, member as boolean))).toBe(expected);
   });

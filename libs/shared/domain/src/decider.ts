@@ -5,8 +5,7 @@ export interface Decider<Command, Event, State> {
   initialState(): State;
 }
 
-export const foldEvents = <C, E, S>(decider: Decider<C, E, S>, events: E[], from = decider.initialState()): S =>
-  events.reduce(decider.evolve, from);
+export const foldEvents = <C, E, S>(decider: Decider<C, E, S>, events: E[], from = decider.initialState()): S => events.reduce(decider.evolve, from);
 
 /**
  * given(past events).when(command) → the new events, or the error `decide` threw.

@@ -2,13 +2,7 @@
  * The outcome classes a caller can act on. They map one-to-one onto gRPC status codes at the edge
  * (and onto DLQ reasons for Kafka commands); the domain itself knows nothing of gRPC.
  */
-export type ErrorKind =
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'FAILED_PRECONDITION'
-  | 'PERMISSION_DENIED'
-  | 'UNAVAILABLE';
+export type ErrorKind = 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'ALREADY_EXISTS' | 'FAILED_PRECONDITION' | 'PERMISSION_DENIED' | 'UNAVAILABLE';
 
 /** A rejection decided by business rules. `reason` is stable and machine-readable; `message` is for humans. */
 export class DomainError extends Error {

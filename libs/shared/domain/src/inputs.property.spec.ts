@@ -134,10 +134,7 @@ describe('input rules, over generated inputs', () => {
   forAll('a uint64 is taken exactly up to 2^53 - 1 and refused or clamped above, in every wire form', (r) => {
     // Magnitudes spread over the whole uint64 range, with the boundaries over-represented.
     const boundary = r.pick([2n ** 53n, 2n ** 63n, 2n ** 64n]);
-    const big =
-      r.next() < 0.3
-        ? boundary - 1n + BigInt(r.int(3)) - 1n
-        : BigInt(Math.floor(r.next() * 2 ** 32)) * 2n ** BigInt(r.int(33)) + BigInt(r.int(1000));
+    const big = r.next() < 0.3 ? boundary - 1n + BigInt(r.int(3)) - 1n : BigInt(Math.floor(r.next() * 2 ** 32)) * 2n ** BigInt(r.int(33)) + BigInt(r.int(1000));
     const value = big < 0n ? 0n : big >= 2n ** 64n ? 2n ** 64n - 1n : big;
     const inRange = value <= BigInt(UINT64_MAX_ACCEPTED);
     for (const wire of [value, value.toString(), Number(value)]) {

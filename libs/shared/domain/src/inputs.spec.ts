@@ -55,7 +55,9 @@ describe('validateRequestText', () => {
   });
 
   it('accepts clean requests and non-string scalars', () => {
-    expect(outcomeOf(() => validateRequestText({ channel: { channelId: 'g1', channelType: 2 }, ban: true, version: 3, none: null, gone: undefined }))).toBe('OK');
+    expect(outcomeOf(() => validateRequestText({ channel: { channelId: 'g1', channelType: 2 }, ban: true, version: 3, none: null, gone: undefined }))).toBe(
+      'OK',
+    );
   });
 
   it('refuses absurd nesting instead of recursing without end', () => {

@@ -43,11 +43,17 @@ export const isCleanText = (value: string) => !FORBIDDEN_CONTROL.test(value) && 
 export function validateText(field: string, value: string): string {
   const control = FORBIDDEN_CONTROL.exec(value);
   if (control) {
-    throw invalidArgument(CONTROL_CHARACTERS, `${field} must not contain control characters (found ${codePoint(value, control.index)} at index ${control.index})`);
+    throw invalidArgument(
+      CONTROL_CHARACTERS,
+      `${field} must not contain control characters (found ${codePoint(value, control.index)} at index ${control.index})`,
+    );
   }
   const surrogate = LONE_SURROGATE.exec(value);
   if (surrogate) {
-    throw invalidArgument(INVALID_UNICODE, `${field} is not valid Unicode (unpaired surrogate ${codePoint(value, surrogate.index)} at index ${surrogate.index})`);
+    throw invalidArgument(
+      INVALID_UNICODE,
+      `${field} is not valid Unicode (unpaired surrogate ${codePoint(value, surrogate.index)} at index ${surrogate.index})`,
+    );
   }
   return value;
 }
@@ -106,4 +112,5 @@ export function validateUint64(field: string, value: unknown, opts: Uint64Option
   return Number(exact);
 }
 
-const describe = (value: unknown) => (typeof value === 'bigint' ? value.toString() : typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value));
+const describe = (value: unknown) =>
+  typeof value === 'bigint' ? value.toString() : typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));

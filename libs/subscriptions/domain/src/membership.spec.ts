@@ -6,7 +6,13 @@ const channel = { channelId: 'g1', channelType: 2 };
 const now = '2026-01-01T00:00:00.000Z';
 const add = (uids: string[], reset = false): MembershipCommand => ({ type: 'subscribers.add', channel, uids, reset, now });
 const remove = (uids: string[]): MembershipCommand => ({ type: 'subscribers.remove', channel, uids, now });
-const added = (uids: string[], membershipVersion: number): MembershipEvent => ({ type: 'subscribers.added', channel, uids, membershipVersion, occurredAt: now });
+const added = (uids: string[], membershipVersion: number): MembershipEvent => ({
+  type: 'subscribers.added',
+  channel,
+  uids,
+  membershipVersion,
+  occurredAt: now,
+});
 const removed = (uids: string[], membershipVersion: number): MembershipEvent => ({
   type: 'subscribers.removed',
   channel,

@@ -113,13 +113,22 @@ export function decideMembership(view: MembershipView, input: MembershipCommand)
     case 'subscribers.add': {
       if (command.reset) {
         const wanted = new Set(command.uids);
-        emit('subscribers.removed', [...view.currentMembers].filter((u) => !wanted.has(u)));
+        emit(
+          'subscribers.removed',
+          [...view.currentMembers].filter((u) => !wanted.has(u)),
+        );
       }
-      emit('subscribers.added', command.uids.filter((u) => !view.currentMembers.has(u)));
+      emit(
+        'subscribers.added',
+        command.uids.filter((u) => !view.currentMembers.has(u)),
+      );
       return events;
     }
     case 'subscribers.remove':
-      emit('subscribers.removed', command.uids.filter((u) => view.currentMembers.has(u)));
+      emit(
+        'subscribers.removed',
+        command.uids.filter((u) => view.currentMembers.has(u)),
+      );
       return events;
     default:
       return assertNever(command);
