@@ -98,6 +98,8 @@ describe('rebuilding the conversations read model from offset 0', () => {
     expect(cleared.cursors).toEqual(before.cursors);
 
     service = await ServiceProcess.start('conversations');
+    // The replay from offset 0 goes through everything earlier suites left on the shared topics.
+    await service.waitCaughtUp();
     client = grpcClient('ConversationService', service.grpcAddress);
     const listsAfter = await lists();
     expect(await dump()).toEqual(before);
@@ -138,6 +140,8 @@ describe('rebuilding the conversations read model from offset 0', () => {
     client.close();
     expect((await rebuild()).code).toBe(0);
     service = await ServiceProcess.start('conversations');
+    // The replay from offset 0 goes through everything earlier suites left on the shared topics.
+    await service.waitCaughtUp();
     client = grpcClient('ConversationService', service.grpcAddress);
     const after = await everyone();
     for (const [i, uid] of users.entries()) {
