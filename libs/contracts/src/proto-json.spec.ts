@@ -55,6 +55,10 @@ describe('Kafka commands in canonical proto3 JSON', () => {
     expect(parse(UpdateChannelCommand, { channel: { channelId: 'g1', channelType: 2 }, expectedVersion: '9007199254740991' })).toMatchObject({
       expectedVersion: 9007199254740991,
     });
+    // A JSON number that large arrives rounded (2^64 as a double) and still goes to the domain's rule.
+    expect(parse(MarkReadCommand, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: 18446744073709551615 })).toMatchObject({
+      readSeq: 2 ** 64,
+    });
   });
 
   it('takes the JSON name when a producer wrote a field under both names', () => {

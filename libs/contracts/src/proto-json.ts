@@ -29,7 +29,9 @@ export const protoInt32 = z
  * the domain's exact rule (validateUint64) refuses or clamps it, as it does on gRPC.
  */
 export const protoUint64 = z.union([
-  z.number().int().nonnegative(),
+  // Not .int(): it stops at 2^53 - 1, and a number above (from a JSON writer that emits numbers) is
+  // the domain's to clamp or refuse with its own reason.
+  z.number().nonnegative().refine(Number.isInteger, 'must be an integer'),
   z
     .string()
     .regex(/^[0-9]{1,30}$/, 'must be a decimal integer')
