@@ -7,3 +7,4 @@ export * from './crash-point';
 export * from './event-context';
 export * from './pipeline';
 export * from './prepared';
+export * from './read-snapshot';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import { EntityManager } from 'typeorm';
+import { EntityManager, QueryRunner } from 'typeorm';
 
 const names = new Map<string, string>();
 
@@ -15,17 +15,27 @@ function nameOf(text: string): string {
 }
 
 /**
+ * Connections held by a query runner for its whole life (see inReadSnapshot): a statement on one is
+ * sent at once, in the caller's tick, so statements issued together keep their order in a pipeline.
+ */
+const pinnedClients = new WeakMap<QueryRunner, PoolClient>();
+
+export function pinClient(runner: QueryRunner, client: PoolClient): void {
+  pinnedClients.set(runner, client);
+}
+
+/**
  * Runs `text` as a prepared statement on the transaction's connection: parsed and planned once per
  * connection (Postgres switches to a generic plan after a few executions when it is not costlier),
  * where `em.query` plans every call anew. Statements with many joins spent more time planning than
  * running (pg_stat_statements, ADR 18). Outside a transaction it is `em.query`.
  */
-export async function queryPrepared<T = Record<string, unknown>>(em: EntityManager, text: string, values: unknown[] = []): Promise<T[]> {
+export function queryPrepared<T = Record<string, unknown>>(em: EntityManager, text: string, values: unknown[] = []): Promise<T[]> {
   const runner = em.queryRunner;
   if (!runner || runner.isReleased) return em.query(text, values);
-  const client = (await runner.connect()) as PoolClient;
-  const result = await client.query({ name: nameOf(text), text, values });
-  return result.rows as T[];
+  const run = (client: PoolClient) => client.query({ name: nameOf(text), text, values }).then((result) => result.rows as T[]);
+  const pinned = pinnedClients.get(runner);
+  return pinned ? run(pinned) : runner.connect().then((client: PoolClient) => run(client));
 }
 
 /**

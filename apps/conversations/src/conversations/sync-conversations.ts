@@ -10,7 +10,7 @@ import {
   toSyncQuery,
   worthWaiting,
 } from '@im/conversations-domain';
-import { preferGenericPlans } from '@im/persistence';
+import { inReadSnapshot, preferGenericPlans } from '@im/persistence';
 import { DATA_SOURCE } from '@im/service-kit';
 import { channelAsSeenBy, channelKey } from '@im/shared-domain';
 import { Inject, Injectable } from '@nestjs/common';
@@ -64,39 +64,49 @@ export class SyncConversations {
     return answer.response;
   }
 
-  /** One snapshot for the page, its recents and the version returned with it. */
+  /**
+   * One snapshot for the page, its recents and the version returned with it, in three round trips:
+   * the plan setting, the oldest writer and the page's first rows together; the recents with COMMIT.
+   */
   private answer(q: SyncQuery) {
-    return this.dataSource.transaction('REPEATABLE READ', async (em) => {
-      await preferGenericPlans(em);
-      const oldestWriter = await this.repository.oldestWriterInFlight(em);
+    return inReadSnapshot(this.dataSource, async ({ em, commit }) => {
+      const [, oldestWriter, page] = await Promise.all([
+        preferGenericPlans(em),
+        this.repository.oldestWriterInFlight(em),
+        q.sinceVersion > 0 ? this.incremental(em, q) : this.full(em, q),
+      ]);
       const settled = settledBelow(oldestWriter);
-      const page = q.sinceVersion > 0 ? await this.incremental(em, q, settled) : await this.full(em, q, settled);
-      const recents = await this.repository.recents(
-        em,
-        page.shown.filter((s) => s.view.state !== 'DELETED').map((s) => ({ channel: s.row.channel, from: s.view.visibleFrom, to: s.view.lastMsgSeq })),
-        q.msgCount,
-      );
+      const cursor = q.sinceVersion > 0 ? incrementalCursor(q.sinceVersion, page.current, settled) : fullSyncCursor(page.current ?? 0, settled);
+      const [recents] = await Promise.all([
+        this.repository.recents(
+          em,
+          page.shown.filter((s) => s.view.state !== 'DELETED').map((s) => ({ channel: s.row.channel, from: s.view.visibleFrom, to: s.view.lastMsgSeq })),
+          q.msgCount,
+        ),
+        commit(),
+      ]);
       const response = {
         conversations: page.shown.map((s) => this.toMessage(q.uid, s, recents.get(channelKey(s.row.channel)) ?? [])),
-        version: page.cursor.version,
-        hasMore: page.hasMore,
+        version: cursor.version,
+        // A cursor held below unsettled changes asks for them again later, not in a loop now.
+        hasMore: page.hasMore && !(q.sinceVersion > 0 && cursor.capped),
       };
-      return { response, cursor: page.cursor, oldestWriter };
+      return { response, cursor, oldestWriter };
     });
   }
 
-  private async incremental(em: EntityManager, q: SyncQuery, settled: number) {
+  /** Changes after the cursor, oldest first; `current` is the last one examined. */
+  private async incremental(em: EntityManager, q: SyncQuery) {
     const rows = await this.repository.changedSince(em, q.uid, q.sinceVersion, q.limit + 1);
     const examined = rows.slice(0, q.limit);
     const shown = examined
       .map((row) => ({ row, view: conversationView(row) }))
       .filter((s): s is Shown => s.view.state !== null && passesFilters(q, s.row.channel.channelType, s.view));
-    const cursor = incrementalCursor(q.sinceVersion, examined[examined.length - 1]?.version, settled);
-    // A cursor held below unsettled changes asks for them again later, not in a loop now.
-    return { shown, cursor, hasMore: rows.length > q.limit && !cursor.capped };
+    return { shown, current: examined[examined.length - 1]?.version, hasMore: rows.length > q.limit };
   }
 
-  private async full(em: EntityManager, q: SyncQuery, settled: number) {
+  /** Active conversations, newest first; `current` is the uid's current version. */
+  private async full(em: EntityManager, q: SyncQuery) {
     const shown: Shown[] = [];
     let newest: number | undefined;
     let before = q.beforeVersion;
@@ -120,7 +130,7 @@ export class SyncConversations {
     }
     // The first page's newest row is the uid's current version; later pages ask for it (one scan fewer on login).
     const current = q.beforeVersion === 0 ? (newest ?? 0) : await this.repository.currentVersion(em, q.uid);
-    return { shown, cursor: fullSyncCursor(current, settled), hasMore };
+    return { shown, current, hasMore };
   }
 
   private toMessage(uid: string, { row, view }: Shown, recents: StoredMessageRow[]) {
