@@ -51,7 +51,20 @@ ${table(
   rows.map((r) => [fmt(r.size), fmt(r.seedSeconds, 1), ms(r.full.p50), ms(r.full.p99), ms(r.incremental.p50), ms(r.incremental.p99)]),
   'rrrrrr',
 )}
-${odd.length ? `\nThe incremental sync listed ${odd.map((r) => `${r.incrementalListed} conversations for the user with ${fmt(r.size)}`).join(', ')} (1 expected).\n` : ''}`;
+${odd.length ? `\nThe incremental sync listed ${odd.map((r) => `${r.incrementalListed} conversations for the user with ${fmt(r.size)}`).join(', ')} (1 expected).\n` : ''}
+Where a full sync's time goes (means over the same calls): the call as the bench timed it; inside
+the service's handler (\`im_grpc_request_duration_seconds\`, from the request decoded to the response
+handed to grpc-js); of that, the read barrier (\`im_read_barrier_wait_seconds\`: one ListOffsets for
+the projection's input topics, and a wait when it is behind). The rest of the handler is the
+snapshot's statements and building the response; the rest of the call is gRPC on both sides and the
+bench's own process.
+
+${table(
+  ['conversations of the user', 'call (ms)', 'service handler (ms)', 'of which read barrier (ms)'],
+  rows.map((r) => [fmt(r.size), ms(r.fullSplit.clientMs), ms(r.fullSplit.serviceMs), ms(r.fullSplit.barrierMs)]),
+  'rrrr',
+)}
+`;
 }
 
 const statementRows = (statements: CapturedStatement[], withPlans: boolean) =>

@@ -31,6 +31,26 @@ export interface SyncLatencyRow {
   incremental: Latency;
   /** Conversations the incremental sync returned (1 expected: exactly one change). */
   incrementalListed: number;
+  /** Where a full sync's time goes, means over its calls: as the bench saw it, inside the service's handler, and at the read barrier. */
+  fullSplit: TimeSplit;
+}
+
+export interface TimeSplit {
+  clientMs: number;
+  serviceMs: number;
+  barrierMs: number;
+}
+
+/** Sums and counts of the service's own histograms: its SyncConversations handler and the read barrier of the conversations projection. */
+async function serviceTimes(httpPort: number) {
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? 0);
+  return {
+    serviceS: value(/^im_grpc_request_duration_seconds_sum\{method="im\.v1\.ConversationService\/SyncConversations"\} (\S+)/m),
+    calls: value(/^im_grpc_request_duration_seconds_count\{method="im\.v1\.ConversationService\/SyncConversations"\} (\S+)/m),
+    barrierS: value(/^im_read_barrier_wait_seconds_sum\{group="conversations\.read-model",outcome="ok"\} (\S+)/m),
+    waits: value(/^im_read_barrier_wait_seconds_count\{group="conversations\.read-model",outcome="ok"\} (\S+)/m),
+  };
 }
 
 /**
@@ -45,9 +65,16 @@ export async function measureSync(ctx: SyncSystem, s: SyncBenchSettings): Promis
     const conversations = ctx.conversations.client;
     log(`SyncConversations, ${fmt(size)} conversations: ${s.syncCalls} full syncs`);
     await conversations.syncConversations({ uid, sinceVersion: 0, limit: 100, msgCount: 1 }); // warm-up
+    const before = await serviceTimes(ctx.conversations.httpPort);
     const full = await runConcurrently(s.syncCalls, 1, async () => {
       await conversations.syncConversations({ uid, sinceVersion: 0, limit: 100, msgCount: 1 });
     });
+    const after = await serviceTimes(ctx.conversations.httpPort);
+    const fullSplit = {
+      clientMs: full.reduce((sum, v) => sum + v, 0) / full.length,
+      serviceMs: ((after.serviceS - before.serviceS) * 1000) / Math.max(1, after.calls - before.calls),
+      barrierMs: ((after.barrierS - before.barrierS) * 1000) / Math.max(1, after.waits - before.waits),
+    };
     const { version } = await conversations.syncConversations({ uid, sinceVersion: 0, limit: 1 });
     // One more change, then incremental syncs from just before it.
     await produceSeed(ctx.producer, conversationSeed(uid, 1));
@@ -57,7 +84,14 @@ export async function measureSync(ctx: SyncSystem, s: SyncBenchSettings): Promis
     const incremental = await runConcurrently(s.syncCalls, 1, async () => {
       await conversations.syncConversations({ uid, sinceVersion: version, limit: 100, msgCount: 1 });
     });
-    rows.push({ size, seedSeconds, full: latencySummary(full), incremental: latencySummary(incremental), incrementalListed: first.conversations.length });
+    rows.push({
+      size,
+      seedSeconds,
+      full: latencySummary(full),
+      incremental: latencySummary(incremental),
+      incrementalListed: first.conversations.length,
+      fullSplit,
+    });
   }
   return rows;
 }

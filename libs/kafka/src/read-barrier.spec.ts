@@ -46,6 +46,25 @@ describe('ReadBarrier', () => {
     expect(error.message).toContain('t:0@0/9');
   });
 
+  it('reports how long each wait took and how it ended', async () => {
+    const waits: [number, string][] = [];
+    const onWaited = (ms: number, outcome: string) => waits.push([ms, outcome]);
+    let applied = 3n;
+    const barrier = new ReadBarrier({
+      endOffsets: broker(() => '5').fake,
+      topics: ['t'],
+      appliedPositions: async () => new Map([['t:0', applied]]),
+      pollIntervalMs: 2,
+      timeoutMs: 40,
+      onWaited,
+    });
+    await expect(barrier.wait()).rejects.toBeInstanceOf(BarrierTimeoutError);
+    applied = 5n;
+    await barrier.wait();
+    expect(waits.map(([, outcome]) => outcome)).toEqual(['behind', 'ok']);
+    expect(waits[0][0]).toBeGreaterThanOrEqual(40);
+  });
+
   it('is woken by the projection applying, without waiting for a poll', async () => {
     const { fake } = broker(() => '5');
     const barrier = new ReadBarrier({ endOffsets: fake, topics: ['t'], appliedPositions: async () => new Map([['t:0', 3n]]), pollIntervalMs: 60_000 });

@@ -18,6 +18,8 @@ export interface ReadBarrierOptions {
    * once (`applied`); the poll is for partitions another instance of the group owns.
    */
   pollIntervalMs?: number;
+  /** Told how long each wait took, and whether it ended caught up (`ok`) or timed out (`behind`). */
+  onWaited?: (ms: number, outcome: 'ok' | 'behind') => void;
 }
 
 type Positions = Map<string, bigint>;
@@ -74,6 +76,17 @@ export class ReadBarrier {
   }
 
   async wait(): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.waitUntilApplied();
+      this.opts.onWaited?.(performance.now() - started, 'ok');
+    } catch (error) {
+      if (error instanceof BarrierTimeoutError) this.opts.onWaited?.(performance.now() - started, 'behind');
+      throw error;
+    }
+  }
+
+  private async waitUntilApplied(): Promise<void> {
     const target = await this.ends.get();
     if (this.satisfied(target)) return;
     this.learn(await this.stored.get());

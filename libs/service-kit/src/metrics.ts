@@ -13,6 +13,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  *   im_grpc_stream_item_duration_seconds{method}        histogram time from reading such a request to its answer
  *   im_kafka_consumer_lag{group,topic,partition}        gauge     records between the last applied offset and the partition end, read when scraped
  *   im_consumer_checkpoint_offset{group,topic,partition} gauge    projection position: next offset the group will apply
+ *   im_read_barrier_wait_seconds{group,outcome}         histogram time a read waited for its projection to apply its inputs (outcome ok, behind)
  *   im_kafka_records_applied_total{group,topic}         counter   records applied by consumers
  *   im_kafka_dead_letters_total{topic,code}             counter   records dead-lettered, by source topic and reason code
  *   im_kafka_consumer_errors_total{group,topic}         counter   batch applications that failed and were retried
@@ -63,6 +64,14 @@ export class ServiceMetrics {
     name: 'im_grpc_request_duration_seconds',
     help: 'gRPC request latency',
     labelNames: ['method'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
+  readonly readBarrierWait = new Histogram({
+    name: 'im_read_barrier_wait_seconds',
+    help: 'Time a read waited at the read barrier for its projection to apply what its input topics held (outcome ok, or behind: PROJECTION_BEHIND)',
+    labelNames: ['group', 'outcome'] as const,
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: [this.registry],
   });

@@ -205,12 +205,13 @@ export class ProjectionFactory {
   }
 
   /** Read-your-writes over the topics a projection consumes (ADR 3). */
-  barrier(projection: Projection, topics: string[]): ReadBarrier {
+  barrier(projection: Projection, { groupId, topics }: Pick<ProjectionOptions, 'groupId' | 'topics'>): ReadBarrier {
     const barrier = new ReadBarrier({
       endOffsets: this.endOffsets.read,
       topics,
       appliedPositions: () => projection.checkpoints.positions(this.dataSource, topics),
       timeoutMs: this.config.READ_BARRIER_TIMEOUT_MS,
+      onWaited: (ms, outcome) => this.metrics.readBarrierWait.observe({ group: groupId, outcome }, ms / 1000),
     });
     projection.onApplied((topic, partition, next) => barrier.applied(topic, partition, next));
     return barrier;
@@ -227,7 +228,7 @@ export abstract class ProjectionHost implements OnApplicationBootstrap, BeforeAp
 
   protected host(factory: ProjectionFactory, opts: ProjectionOptions): void {
     const projection = factory.create(opts);
-    this.hosted = { projection, readBarrier: factory.barrier(projection, opts.topics) };
+    this.hosted = { projection, readBarrier: factory.barrier(projection, opts) };
   }
 
   /**
