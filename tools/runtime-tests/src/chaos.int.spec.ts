@@ -9,19 +9,20 @@ const RESTART_AFTER = 60;
 const AFTER_RESTART = 60;
 
 /**
- * Chaos, bounded: the one broker of a cluster restarts while senders are mid-burst. A sender does
- * what a client with a retry policy does: on any failure it sends again with the same client_msg_no
- * until the message is acknowledged. Runs on a broker and database of its own, so the restart
- * touches no other suite.
+ * Chaos, bounded: the one broker of a cluster restarts while senders are mid-burst, and the
+ * conversations service is killed (SIGKILL) while it applies one. A sender does what a client with
+ * a retry policy does: on any failure it sends again with the same client_msg_no until the message
+ * is acknowledged. Runs on a broker and database of its own, so the restart touches no other suite.
  */
-describe('a Kafka broker restart during a send burst', () => {
+describe('chaos during a send burst: a broker restart, a killed projection', () => {
   let broker: SecondBroker;
   let services: ServiceProcess[] = [];
   let api: Record<'channels' | 'subscriptions' | 'messages' | 'conversations', GrpcTestClient>;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     broker = await SecondBroker.start('kafka-chaos', 19592);
-    const env = { KAFKA_BROKERS: broker.brokers, DATABASE_URL: await separateTestDatabase('chaos') };
+    env = { KAFKA_BROKERS: broker.brokers, DATABASE_URL: await separateTestDatabase('chaos') };
     services = await ServiceProcess.together(SERVICES.map((name) => ServiceProcess.start(name, env)));
     const [channels, subscriptions, fanout, conversations] = services.map((s) => s.grpcAddress);
     api = {
@@ -118,5 +119,38 @@ describe('a Kafka broker restart during a send burst', () => {
     console.log(
       `broker restart took ${restartMs} ms; ${messages} messages, ${startedDuringOutage} sent during the outage, ${failedAttempts} failed attempts sent again; every service ready ${Date.now() - began} ms after the burst ended`,
     );
+  });
+
+  it('SIGKILL of the conversations service mid-burst: its replacement counts every message once', async () => {
+    const channel = { channelId: uniqueId('kill'), channelType: 2 };
+    const [sender, reader] = [uniqueId('s'), uniqueId('r')];
+    await api.channels.createChannel({ channel });
+    await api.subscriptions.addSubscribers({ channel, uids: [sender, reader] });
+    let next = 0;
+    let acknowledged = 0;
+    let replaced: Promise<void> | undefined;
+    const senders = Array.from({ length: SENDERS }, async () => {
+      for (let i = next++; i < 200; i = next++) {
+        await sendUntilAcknowledged({ fromUid: sender, channel, payload: Buffer.from(`k${i}`), clientMsgNo: `k${i}` });
+        if (++acknowledged === 40) {
+          // Killed while it applies the burst: whatever it had not committed is delivered again to the next instance.
+          replaced = (async () => {
+            await services[3].kill();
+            services[3] = await ServiceProcess.start('conversations', env);
+            api.conversations.close();
+            api.conversations = grpcClient('ConversationService', services[3].grpcAddress);
+          })();
+        }
+      }
+    });
+    await Promise.all(senders);
+    await replaced;
+    const conversation = async () =>
+      (
+        (await untilAnswered(() => api.conversations.syncConversations({ uid: reader }))) as { conversations: { channel: { channelId: string } }[] }
+      ).conversations.find((c) => c.channel.channelId === channel.channelId);
+    expect(await conversation()).toMatchObject({ lastMsgSeq: 200, unread: 200 });
+    await api.conversations.markRead({ uid: reader, channel, readSeq: 150 });
+    expect(await conversation()).toMatchObject({ lastMsgSeq: 200, unread: 50, readSeq: 150 });
   });
 });
