@@ -7,7 +7,7 @@
 //   node scripts/infra/embedded-postgres.js stop     fast shutdown, waits for it to exit
 //   node scripts/infra/embedded-postgres.js status   exit 0 and print the URL when it is running
 //
-// State lives in .cache/postgres: data/ (the cluster), postgres.log, postgres.pid, password.
+// State lives in .cache/postgres (PG_EMBEDDED_HOME): data/ (the cluster), postgres.log, postgres.pid, password.
 // The port is PG_EMBEDDED_PORT (default 55432); it listens on 127.0.0.1 only, without a socket file.
 'use strict';
 
@@ -19,7 +19,8 @@ const { spawnSync } = require('node:child_process');
 const { ensureDatabase, probe } = require('./postgres-db');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const HOME = path.join(ROOT, '.cache', 'postgres');
+// PG_EMBEDDED_HOME gives a test a server of its own (e.g. one it restarts), apart from this one.
+const HOME = process.env.PG_EMBEDDED_HOME ? path.resolve(ROOT, process.env.PG_EMBEDDED_HOME) : path.join(ROOT, '.cache', 'postgres');
 const DATA = path.join(HOME, 'data');
 const LOG = path.join(HOME, 'postgres.log');
 const PID_FILE = path.join(HOME, 'postgres.pid');

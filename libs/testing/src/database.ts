@@ -28,7 +28,12 @@ export async function separateTestDatabase(suffix: string): Promise<string> {
     await db.end();
   }
   url.pathname = `/${name}`;
-  const migrate = join(REPO_ROOT, 'dist/out-tsc/scripts/migrate.js');
-  await promisify(execFile)(process.execPath, [migrate], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, DATABASE_URL: url.toString() }, timeout: 120_000 });
+  await migrateDatabase(url.toString());
   return url.toString();
+}
+
+/** Runs every service's migrations on the database at `url`, as the migration Job does. */
+export async function migrateDatabase(url: string): Promise<void> {
+  const migrate = join(REPO_ROOT, 'dist/out-tsc/scripts/migrate.js');
+  await promisify(execFile)(process.execPath, [migrate], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, DATABASE_URL: url }, timeout: 120_000 });
 }

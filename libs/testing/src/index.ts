@@ -8,3 +8,4 @@ export * from './admin-cli';
 export * from './second-broker';
 export * from './stream-recipients';
 export * from './tls-certificates';
+export * from './own-postgres';
