@@ -55,8 +55,8 @@ describe('Kafka commands in canonical proto3 JSON', () => {
     expect(parse(UpdateChannelCommand, { channel: { channelId: 'g1', channelType: 2 }, expectedVersion: '9007199254740991' })).toMatchObject({
       expectedVersion: 9007199254740991,
     });
-    // A JSON number that large arrives rounded (2^64 as a double) and still goes to the domain's rule.
-    expect(parse(MarkReadCommand, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: 18446744073709551615 })).toMatchObject({
+    // A JSON number that large (18446744073709551615) arrives rounded, as 2^64, and still goes to the domain's rule.
+    expect(parse(MarkReadCommand, { uid: 'a', channel: { channelId: 'g1', channelType: 2 }, readSeq: 2 ** 64 })).toMatchObject({
       readSeq: 2 ** 64,
     });
   });
