@@ -55,6 +55,26 @@ for name in "${SERVICES[@]}"; do
   fi
 done
 
+# Ready means serving; a projection may still be replaying older records (after a rebuild, or on a
+# new database), and reads through it answer UNAVAILABLE PROJECTION_BEHIND until it has. Wait for that
+# here, showing what is left, so the addresses printed below answer every call.
+lag_of() { curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '/^im_kafka_consumer_lag\{/ { n++; s += $NF } END { if (n) print s; else print "?" }'; }
+deadline=$((SECONDS + ${UP_CATCH_UP_TIMEOUT_S:-900}))
+while :; do
+  behind=0 report=""
+  for name in "${SERVICES[@]}"; do
+    lag=$(lag_of "${HTTP_PORTS[$name]}")
+    if [ "$lag" != 0 ]; then behind=1 report="$report $name:$lag"; fi
+  done
+  [ "$behind" = 0 ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "projections still replaying after ${UP_CATCH_UP_TIMEOUT_S:-900} s (records left:$report); the services are up and catch up on their own" >&2
+    break
+  fi
+  echo "replaying older records (records left:$report)"
+  sleep 2
+done
+
 echo
 echo "IM backend is up."
 echo "  Kafka       $KAFKA_BROKERS"
