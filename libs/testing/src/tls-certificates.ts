@@ -15,6 +15,9 @@ export interface CertificateAuthority extends IssuedCertificate {
   issue(name: string, usage: 'server' | 'client', san?: string): IssuedCertificate;
 }
 
+/** A new P-256 key, unencrypted. */
+const NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 
 const issued = (dir: string, base: string): IssuedCertificate => {
@@ -26,47 +29,12 @@ const issued = (dir: string, base: string): IssuedCertificate => {
 /** A throwaway certificate authority in a temporary directory, made with the openssl CLI (P-256 keys, valid one day). */
 export function certificateAuthority(name: string): CertificateAuthority {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '1',
-    ],
-    dir,
-  );
+  openssl(['req', '-x509', ...NEW_KEY, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', `/CN=${name}`, '-days', '1'], dir);
   return {
     ...issued(dir, 'ca'),
     issue(subject, usage, san = `DNS:${subject}`) {
       const base = `${usage}-${subject.replace(/[^A-Za-z0-9]/g, '_')}`;
-      openssl(
-        [
-          'req',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          `${base}.key`,
-          '-out',
-          `${base}.csr`,
-          '-subj',
-          `/CN=${subject}`,
-        ],
-        dir,
-      );
+      openssl(['req', ...NEW_KEY, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${subject}`], dir);
       writeFileSync(join(dir, `${base}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}\n`);
       openssl(
         [
