@@ -16,7 +16,7 @@ export interface ReadSnapshot {
  * A read-only REPEATABLE READ transaction on a connection of its own, in node-postgres's pipeline
  * mode: statements issued without awaiting each other (Promise.all) travel in one round trip, and
  * BEGIN travels with the first of them. Postgres still runs them one after the other, and every
- * statement reads the one snapshot the first took. A sync was seven round trips this way in three.
+ * statement reads the one snapshot the first took. A sync takes three round trips this way instead of seven.
  */
 export async function inReadSnapshot<T>(dataSource: DataSource, work: (tx: ReadSnapshot) => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner();
