@@ -5,15 +5,10 @@ import { createServiceDataSource, inTransaction } from './data-source';
 import { EventStore, NewEvent } from './event-store';
 import { checkpointClusterMigration, eventStoreDdl, outboxBatchesMigration, outboxBatchRecordsMigration } from './event-store.schema';
 import { OutboxRecord, OutboxRelay } from './outbox-relay';
+import { testDatabaseUrl } from './test/database-url';
 
 jest.setTimeout(60_000);
 
-// This lib sits below libs/testing, so it reads the test database from the environment directly (npm test sets it).
-const databaseUrl = () => {
-  const url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
-  if (!url) throw new Error('set DATABASE_URL (npm test does) to run the persistence integration tests');
-  return url;
-};
 const uniqueId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 /** Real Postgres; the Kafka side of the relay is exercised by the services' integration tests. */
@@ -23,7 +18,7 @@ describe('event store, outbox relay and checkpoints on Postgres', () => {
   let store: EventStore;
 
   beforeAll(async () => {
-    ds = createServiceDataSource({ url: databaseUrl(), schema, migrations: [] });
+    ds = createServiceDataSource({ url: testDatabaseUrl(), schema, migrations: [] });
     await ds.initialize();
     await ds.query(`CREATE SCHEMA "${schema}"`);
     for (const sql of eventStoreDdl(schema)) await ds.query(sql);

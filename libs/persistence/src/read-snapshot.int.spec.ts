@@ -2,13 +2,7 @@ import { DataSource } from 'typeorm';
 import { createServiceDataSource } from './data-source';
 import { queryPrepared } from './prepared';
 import { inReadSnapshot } from './read-snapshot';
-
-// This lib sits below libs/testing, so it reads the test database from the environment directly (npm test sets it).
-const databaseUrl = () => {
-  const url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
-  if (!url) throw new Error('set DATABASE_URL (npm test does) to run the persistence integration tests');
-  return url;
-};
+import { testDatabaseUrl } from './test/database-url';
 
 jest.setTimeout(30_000);
 
@@ -17,7 +11,7 @@ describe('a pipelined read snapshot', () => {
   const table = `snapshot_${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    ds = createServiceDataSource({ url: databaseUrl(), schema: 'public', migrations: [] });
+    ds = createServiceDataSource({ url: testDatabaseUrl(), schema: 'public', migrations: [] });
     await ds.initialize();
     await ds.query(`CREATE TABLE ${table} (k int PRIMARY KEY, v int NOT NULL)`);
     await ds.query(`INSERT INTO ${table} VALUES (1, 1)`);

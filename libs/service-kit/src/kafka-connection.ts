@@ -1,11 +1,20 @@
 import { KafkaConnectionOptions, parseBrokers } from '@im/kafka';
 import { readFileSync } from 'node:fs';
-import { BaseConfig } from './config';
+import { z } from 'zod';
+import { baseConfigSchema } from './config';
 
-type KafkaConfigPart = Pick<
-  BaseConfig,
-  'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID' | 'KAFKA_SSL' | 'KAFKA_SSL_CA_FILE' | 'KAFKA_SASL_MECHANISM' | 'KAFKA_SASL_USERNAME' | 'KAFKA_SASL_PASSWORD'
->;
+/** The variables a Kafka client is configured by, for tools that need Kafka and nothing else of a service's configuration. */
+export const kafkaConfigSchema = baseConfigSchema.pick({
+  KAFKA_BROKERS: true,
+  KAFKA_CLIENT_ID: true,
+  KAFKA_SSL: true,
+  KAFKA_SSL_CA_FILE: true,
+  KAFKA_SASL_MECHANISM: true,
+  KAFKA_SASL_USERNAME: true,
+  KAFKA_SASL_PASSWORD: true,
+});
+
+type KafkaConfigPart = z.infer<typeof kafkaConfigSchema>;
 
 /** How to reach Kafka from validated configuration: TLS (optionally with a private CA) and SASL. */
 export function kafkaConnectionOf(config: KafkaConfigPart, clientId: string): Omit<KafkaConnectionOptions, 'log'> {

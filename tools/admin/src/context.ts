@@ -1,19 +1,10 @@
 import { createKafka } from '@im/kafka';
 import { createServiceDataSource } from '@im/persistence';
-import { baseConfigSchema, kafkaConnectionOf, loadConfig } from '@im/service-kit';
+import { baseConfigSchema, kafkaConfigSchema, kafkaConnectionOf, loadConfig } from '@im/service-kit';
 import { Admin, Kafka } from 'kafkajs';
 import { DataSource } from 'typeorm';
 
-const adminConfigSchema = baseConfigSchema.pick({
-  DATABASE_URL: true,
-  KAFKA_BROKERS: true,
-  KAFKA_CLIENT_ID: true,
-  KAFKA_SSL: true,
-  KAFKA_SSL_CA_FILE: true,
-  KAFKA_SASL_MECHANISM: true,
-  KAFKA_SASL_USERNAME: true,
-  KAFKA_SASL_PASSWORD: true,
-});
+const adminConfigSchema = kafkaConfigSchema.extend(baseConfigSchema.pick({ DATABASE_URL: true }).shape);
 
 /** Connections the commands share, opened on first use and closed once at the end. */
 export class AdminContext {

@@ -1,6 +1,6 @@
 import { TOPICS } from '@im/contracts';
 import { createKafka, ensureTopics, topicSpec } from '@im/kafka';
-import { baseConfigSchema, kafkaConnectionOf, loadConfig } from '@im/service-kit';
+import { kafkaConfigSchema, kafkaConnectionOf, loadConfig } from '@im/service-kit';
 import { eventually, grpcClient, REPO_ROOT, separateTestDatabase, ServiceProcess, uniqueId } from '@im/testing';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -33,21 +33,10 @@ describe('Kafka SASL/SCRAM and TLS against a real broker', () => {
 
   const kafkaFor = (env: Record<string, string>): Kafka => {
     // Any given KAFKA_BROKERS (the TLS listener) wins over the clear one.
-    const config = loadConfig(
-      baseConfigSchema.pick({
-        KAFKA_BROKERS: true,
-        KAFKA_CLIENT_ID: true,
-        KAFKA_SSL: true,
-        KAFKA_SSL_CA_FILE: true,
-        KAFKA_SASL_MECHANISM: true,
-        KAFKA_SASL_USERNAME: true,
-        KAFKA_SASL_PASSWORD: true,
-      }),
-      {
-        KAFKA_BROKERS: env.KAFKA_BROKERS ?? brokers,
-        ...env,
-      },
-    );
+    const config = loadConfig(kafkaConfigSchema, {
+      KAFKA_BROKERS: env.KAFKA_BROKERS ?? brokers,
+      ...env,
+    });
     return createKafka(kafkaConnectionOf(config, uniqueId('scram-test')));
   };
 
